@@ -1,0 +1,30 @@
+"""Shared fixtures: where the released labelerrors data lives, offline settings."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _labelerrors_dir() -> Path:
+    env = os.environ.get("LABELAUDIT_SHARED")
+    candidates = [Path(env)] if env else []
+    candidates += [REPO.parent / "shared", REPO / "shared"]
+    for base in candidates:
+        if (base / "data" / "labelerrors" / "README.md").exists():
+            return base / "data" / "labelerrors"
+    raise RuntimeError(
+        "shared/data/labelerrors not found beside the repository; set LABELAUDIT_SHARED to the shared folder"
+    )
+
+
+@pytest.fixture(scope="session")
+def labelerrors() -> Path:
+    """Path to ../shared/data/labelerrors (mnist, cifar10, imdb folders)."""
+    return _labelerrors_dir()
