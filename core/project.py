@@ -415,13 +415,14 @@ class Project:
 
         Each reviewed row becomes a decision by ``reviewer`` (kind ``import``): the
         majority kept the given label -> keep; the majority chose another label ->
-        relabel to it; a validated error without an agreed label -> unsure. Counts
-        go in the note. One undoable step; returns the number of rows that changed.
+        relabel to it (accept when it is the suggested label); no agreed label (or a
+        CSV "error" without a label, or "unsure") -> unsure. The vote counts go in the
+        note. One undoable step; returns the number of rows that changed.
         """
         from .reviews import load_reviews
 
-        reviews = load_reviews(path, n_examples=self._n_examples(), class_names=self.class_names)
         given, suggested = self._labels()
+        reviews = load_reviews(path, n_examples=len(given), class_names=self.class_names, labels=given)
         changes = []
         for rec in reviews.itertuples(index=False):
             row, corrected = int(rec.row), int(rec.corrected_label)
@@ -478,7 +479,7 @@ class Project:
         else:
             rec = self._conn.execute(
                 "SELECT d.action, d.label, d.note, d.reviewer FROM decisions d JOIN reviewers r ON r.name = d.reviewer"
-                " WHERE d.row = ? AND d.action IS NOT NULL ORDER BY r.kind = 'person', d.trail_id DESC LIMIT 1",
+                " WHERE d.row = ? AND d.action IS NOT NULL ORDER BY r.kind = 'person' DESC, d.trail_id DESC LIMIT 1",
                 (int(row),)).fetchone()
         if rec is None:
             return None

@@ -205,3 +205,70 @@ def test_truncated_project_is_reported_as_damaged(tmp_path):
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(InputError, match="audit.labelaudit: (the project file is damaged|not a labelaudit project)"):
         Project.open(path)
+
+
+def mnist_project(tmp_path, labelerrors):
+    """A project over the labelerrors MNIST test set (labels, classes, the released pred_probs)."""
+    from core.pipeline import AuditConfig
+
+    d = labelerrors / "mnist"
+    given = np.load(d / "labels.npy").astype(np.int64)
+    probs = np.load(d / "pred_probs.npy")
+    n = len(given)
+    quality = probs[np.arange(n), given]
+    flagged = np.zeros(n, dtype=bool)
+    flagged[np.argsort(quality)[:100]] = True
+    examples = pd.DataFrame({"row": np.arange(n), "id": np.arange(n), "given_label": given,
+                             "predicted_label": probs.argmax(1), "suggested_label": probs.argmax(1),
+                             "label_quality": quality, "is_label_issue": flagged})
+    names = (d / "classes.txt").read_text().split()
+    config = AuditConfig(data=str(d / "labels.npy"), classes=str(d / "classes.txt"),
+                         pred_probs=str(d / "pred_probs.npy")).to_dict()
+    project = Project.create(tmp_path / "mnist.labelaudit", config)
+    project.save_results(examples, probs, {"class_names": names})
+    return project
+
+
+def test_mturk_import_is_a_separate_reviewer_counted_in_the_overview(tmp_path, labelerrors):
+    project = mnist_project(tmp_path, labelerrors)
+    assert project.import_reviews(labelerrors / "mnist" / "mturk.json", reviewer="mturk") == 100
+    counts = project.review_counts()
+    mturk = counts["reviewers"]["mturk"]
+    # the paper's Table 1: 100 MNIST examples shown to workers, 15 validated label errors
+    assert mturk["kind"] == "import" and mturk["decided"] == 100 and mturk["not_kept"] == 15
+    assert counts["reviewed"] == 100 and counts["n_flagged"] == 100
+    d = project.decisions(reviewer="mturk").set_index("row")
+    assert d.loc[247, "action"] == "keep" and d.loc[247, "label"] == 4
+    assert d.loc[247, "note"] == "mturk: given 5, guessed 0, other 0"
+    # a person's decision counts over the imported one; both stay visible
+    project.decide(247, "exclude", reviewer="ana")
+    assert project.decision(247)["action"] == "exclude"
+    assert set(project.row_decisions(247)) == {"mturk", "ana"}
+    counts = project.review_counts()
+    assert counts["reviewed"] == 100 and counts["actions"]["exclude"] == 1
+    assert counts["reviewers"]["ana"] == {"kind": "person", "decided": 1, "decided_flagged": int(
+        247 in project.load_results()[0].query("is_label_issue").row.values), "not_kept": 1}
+    # the import is one undoable step; importing again changes nothing
+    project.undo()
+    assert project.import_reviews(labelerrors / "mnist" / "mturk.json", reviewer="mturk") == 0
+    project.undo()
+    assert project.decisions(reviewer="mturk").empty
+    project.close()
+
+
+def test_csv_verdicts_import(tmp_path):
+    project = make_project(tmp_path)
+    _, ex = flagged_rows(project)
+    csv = tmp_path / "verdicts.csv"
+    other = (ex.given_label[1] + 1) % 4
+    csv.write_text(f"row,label,verdict\n0,,ok\n1,{CLASSES[other]},error\n2,,unsure\n")
+    assert project.import_reviews(csv, reviewer="lab") == 3
+    d = project.decisions(reviewer="lab").set_index("row")
+    assert d.loc[0, "action"] == "keep" and d.loc[0, "label"] == ex.given_label[0]
+    assert d.loc[1, "label"] == other and d.loc[1, "action"] in ("relabel", "accept")
+    assert d.loc[2, "action"] == "unsure"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("row,label,verdict\n900,,ok\n")
+    with pytest.raises(InputError, match="bad.csv"):
+        project.import_reviews(bad)
+    project.close()

@@ -1,0 +1,166 @@
+"""Export a project's review: the cleaned dataset and the decisions log.
+
+The cleanset is the original table, read again from the project's dataset, with
+three columns added (a name already in the table gets a ``labelaudit_`` prefix):
+
+* ``given_label``: the given label as a class name;
+* ``corrected_label``: the class name the review decided (keep -> given,
+  accept -> suggested, relabel -> the chosen class), the given label for rows
+  without a decision or marked unsure, empty for excluded rows;
+* ``decision``: keep, accept, relabel, exclude or unsure; empty when undecided.
+
+The decision that counts is the latest one by a person, else an imported one
+(see :mod:`core.project`). Excluded rows are kept and marked, or dropped with
+``drop_excluded``. The format follows the extension: ``.csv`` (cells that a
+spreadsheet would run as a formula are neutralised) or ``.parquet`` (raw values).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .export import write_csv
+from .project import Project
+
+FORMATS = (".csv", ".parquet")
+
+
+def export_project(project_path, cleanset=None, decisions=None, drop_excluded: bool = False) -> dict[str, Path]:
+    """Write the cleanset and/or the decisions log of the project at ``project_path``.
+
+    Returns {"cleanset": path, "decisions": path} for the files written. InputError when
+    neither output is given, the project is missing or damaged, or the dataset changed.
+    """
+    if cleanset is None and decisions is None:
+        raise InputError("nothing to export: pass --cleanset FILE and/or --decisions FILE")
+    for out in (cleanset, decisions):
+        if out is not None:
+            _check_output(out)
+    written: dict[str, Path] = {}
+    with _open(project_path) as project:
+        if cleanset is not None:
+            written["cleanset"] = export_cleanset(project, cleanset, drop_excluded=drop_excluded)
+        if decisions is not None:
+            written["decisions"] = export_decisions(project, decisions)
+    return written
+
+
+def cleanset_table(project: Project, *, drop_excluded: bool = False) -> pd.DataFrame:
+    """The original table plus given_label, corrected_label and decision (see the module docstring)."""
+    from .pipeline import AuditConfig, load_dataset_for
+
+    status = project.dataset_status()
+    if status in ("missing", "none"):
+        raise InputError(f"{project.dataset_path or project.path}: the project's dataset is not found; "
+                         "open the project in the app and point it at the data")
+    if status == "changed":
+        raise InputError(f"{project.dataset_path}: the dataset changed since the project was saved "
+                         "(content hash differs), so rows may no longer match the decisions")
+    dataset = load_dataset_for(AuditConfig.from_dict(project.config))
+    examples, _, _ = project.load_results()
+    given = examples["given_label"].to_numpy(dtype=np.int64)
+    if dataset.n != len(given):
+        raise InputError(f"{project.dataset_path}: has {dataset.n} rows but the project audited {len(given)}")
+    names = np.asarray(project.class_names, dtype=object)
+
+    corrected = names[given].copy()
+    decision = np.full(len(given), None, dtype=object)
+    eff = project.effective_decisions()
+    rows, actions, labels = eff["row"].to_numpy(), eff["action"].to_numpy(dtype=object), eff["label"].to_numpy()
+    decision[rows] = actions
+    has_label = labels >= 0
+    corrected[rows[has_label]] = names[labels[has_label]]
+    corrected[rows[actions == "exclude"]] = None
+
+    table = dataset.table.copy()
+    for col, values in (("given_label", names[given]), ("corrected_label", corrected), ("decision", decision)):
+        table[f"labelaudit_{col}" if col in dataset.table.columns else col] = values
+    if drop_excluded:
+        table = table[decision != "exclude"]
+    return table
+
+
+def export_cleanset(project, out_path, *, drop_excluded: bool = False) -> Path:
+    """Write :func:`cleanset_table` of ``project`` (a Project or a project path) to ``out_path``."""
+    out = _check_output(out_path)
+    with _open(project) as p:
+        return _write(cleanset_table(p, drop_excluded=drop_excluded), out)
+
+
+def decisions_log(project: Project) -> pd.DataFrame:
+    """The audit trail with labels as class names.
+
+    Columns: entry, time (UTC ISO), reviewer, row, example_id, action, before_decision,
+    before_label, after_decision, after_label, note. ``before``/``after`` are the row's
+    decision by that reviewer before and after the entry (empty when none).
+    """
+    trail = project.trail()
+    examples, _, _ = project.load_results()
+    names = project.class_names
+    ids = examples["id"].to_numpy() if "id" in examples.columns else examples["row"].to_numpy()
+
+    def part(states, key):
+        out = []
+        for s in states:
+            value = None if s is None else s[key]
+            out.append(names[value] if key == "label" and value is not None else value)
+        return out
+
+    return pd.DataFrame({
+        "entry": trail["id"].to_numpy(),
+        "time": trail["time"].to_numpy(),
+        "reviewer": trail["reviewer"].to_numpy(),
+        "row": trail["row"].to_numpy(),
+        "example_id": ids[trail["row"].to_numpy(dtype=np.int64)] if len(trail) else [],
+        "action": trail["action"].to_numpy(),
+        "before_decision": part(trail["before"], "action"),
+        "before_label": part(trail["before"], "label"),
+        "after_decision": part(trail["after"], "action"),
+        "after_label": part(trail["after"], "label"),
+        "note": trail["note"].to_numpy(),
+    })
+
+
+def export_decisions(project, out_path) -> Path:
+    """Write :func:`decisions_log` of ``project`` (a Project or a project path) to ``out_path``."""
+    out = _check_output(out_path)
+    with _open(project) as p:
+        return _write(decisions_log(p), out)
+
+
+class _open:
+    """``with _open(project_or_path) as project``: opens (and closes) a path, passes a Project through."""
+
+    def __init__(self, project):
+        self.given = project
+
+    def __enter__(self) -> Project:
+        self.project = self.given if isinstance(self.given, Project) else Project.open(self.given)
+        return self.project
+
+    def __exit__(self, *exc) -> None:
+        if self.project is not self.given:
+            self.project.close()
+
+
+def _check_output(path) -> Path:
+    out = Path(path)
+    if out.suffix.lower() not in FORMATS:
+        raise InputError(f"{out}: unknown output format {out.suffix or '(no extension)'!r}; use .csv or .parquet")
+    if not out.parent.is_dir():
+        raise InputError(f"{out}: the folder {out.parent} does not exist")
+    return out
+
+
+def _write(df: pd.DataFrame, out: Path) -> Path:
+    try:
+        if out.suffix.lower() == ".parquet":
+            df.to_parquet(out, index=False)
+            return out
+        return write_csv(df, out)
+    except OSError as err:
+        raise InputError(f"{out}: cannot write ({err.strerror})") from None
