@@ -42,6 +42,7 @@ import io
 import json
 import os
 import sqlite3
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -369,9 +370,11 @@ class Project:
                               str(self.dataset_path), label_col="given_label", text_col=cols.get("text"),
                               image_col=cols.get("image"), id_col="id" if "id" in examples.columns else None,
                               root=self.dataset_path.parent if self.dataset_path else None)
-        if config.reviews and not Path(config.reviews).exists():
-            config.reviews = None
-        report = audit_arrays(dataset, pred_probs, config=config, ctx=ctx)
+        # the probabilities come from this file; reviews only when their file is still there
+        stored = replace(config, pred_probs=str(self.path), logits=None, model=None,
+                         reviews=config.reviews if config.reviews and Path(config.reviews).exists() else None)
+        report = audit_arrays(dataset, pred_probs, config=stored, ctx=ctx)
+        report.config = config
         col = input_column(dataset)
         if col is not None and col not in examples.columns and col in report.examples.columns:
             examples[col] = report.examples[col].to_numpy()

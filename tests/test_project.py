@@ -272,3 +272,18 @@ def test_csv_verdicts_import(tmp_path):
     with pytest.raises(InputError, match="bad.csv"):
         project.import_reviews(bad)
     project.close()
+
+
+def test_load_report_restores_the_saved_run_and_says_when_the_data_is_gone(tmp_path):
+    project = make_project(tmp_path)
+    examples, probs, summary = project.load_results()
+    report = project.load_report()
+    pd.testing.assert_frame_equal(report.examples, examples)
+    np.testing.assert_array_equal(report.pred_probs, probs)
+    assert report.summary == summary and report.class_names == CLASSES and report.dataset.n == 300
+    assert report.notices == []
+    (tmp_path / "data.csv").unlink()
+    report = project.load_report()
+    assert report.dataset.n == 300 and report.dataset.texts()[10] == examples.text[10]
+    assert any("data.csv: the dataset is missing" in n for n in report.notices)
+    project.close()
