@@ -523,6 +523,24 @@ class Project:
             " ORDER BY d.row, r.kind = 'person', d.trail_id").fetchall()
         return _decision_frame(recs).drop_duplicates("row", keep="last").reset_index(drop=True)
 
+    def decision_columns(self) -> "pd.DataFrame":
+        """One row per example in row order, for the results table: ``decision`` (the action
+        that counts, None when undecided), ``decided_label`` (class index, -1 when none),
+        ``decided_by`` (reviewer or None)."""
+        import pandas as pd
+
+        n = self._n_examples()
+        decision = np.full(n, None, dtype=object)
+        decided_by = np.full(n, None, dtype=object)
+        label = np.full(n, -1, dtype=np.int64)
+        eff = self.effective_decisions()
+        rows = eff["row"].to_numpy()
+        decision[rows] = eff["action"].to_numpy(dtype=object)
+        decided_by[rows] = eff["reviewer"].to_numpy(dtype=object)
+        label[rows] = eff["label"].to_numpy()
+        return pd.DataFrame({"decision": pd.Series(decision, dtype=object), "decided_label": label,
+                             "decided_by": pd.Series(decided_by, dtype=object)})
+
     def trail(self) -> "pd.DataFrame":
         """The audit trail in order: id, step, time, reviewer, row, action, before, after, note
         (before/after as dicts or None)."""

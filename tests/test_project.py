@@ -42,6 +42,10 @@ def test_decisions_set_the_labels_a_reviewer_expects(project):
     assert d.loc[r3, "action"] == "exclude" and d.loc[r3, "label"] == -1 and d.loc[r3, "note"] == "blurry"
     assert d.loc[r4, "action"] == "unsure" and d.loc[r4, "label"] == -1
     assert set(d["reviewer"]) == {"ana"}
+    cols = project.decision_columns()
+    assert len(cols) == 300 and cols.decision.notna().sum() == 5
+    assert cols.decision[r2] == "relabel" and cols.decided_label[r2] == other and cols.decided_by[r2] == "ana"
+    assert cols.decided_label[r3] == -1 and cols.decision[0 if 0 not in rows[:5] else rows[5]] is None
 
 
 def test_relabel_to_given_or_suggested_is_stored_as_keep_or_accept(project):
