@@ -654,7 +654,9 @@ class Project:
             entries = []
             for row, after in changes:
                 before = self._state(row, reviewer)
-                if before == after or (before is None and after == {"action": None, "label": None, "note": None}):
+                if after["action"] is None and after["note"] is None:  # a cleared note on an undecided row
+                    after = None
+                if before == after:
                     continue
                 entries.append((row, before, after))
             if not entries:
@@ -663,7 +665,8 @@ class Project:
                          (reviewer, kind, source))
             step = self._insert_step(reviewer, "do", None, description)
             for row, before, after in entries:
-                note = after["note"] if after["note"] != (before or {}).get("note") else None
+                note = (after or {}).get("note")
+                note = note if note != (before or {}).get("note") else None
                 self._write(step, reviewer, row, entry_action or after["action"], before, after, note)
         self._undo.append(step)
         self._redo.clear()

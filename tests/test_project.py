@@ -64,6 +64,11 @@ def test_note_survives_a_changed_decision_and_noop_is_not_recorded(project):
     assert project.decision(row)["note"] == "check the source"
     assert project.decide(row, "accept") is None
     assert len(project.trail()) == 3
+    other = flagged_rows(project)[0][1]
+    project.decide(other, "note", note="maybe")
+    project.decide(other, "note", note="")
+    assert project.decision(other, reviewer=project.decisions()["reviewer"][0]) is None
+    assert len(project.decisions()) == 1
 
 
 def test_undo_redo_append_to_the_trail_and_restore_state(project):
