@@ -55,7 +55,7 @@ def test_audit_labelerrors_matches_independent_computation(name, labelerrors, tm
     assert code == 0, captured.err
     summary = json.loads((out / "summary.json").read_text())
     examples = pd.read_parquet(out / "examples.parquet")
-    flagged = pd.read_csv(out / "flagged.csv")
+    flagged = pd.read_csv(out / "flagged.csv", dtype={c: str for c in ("given_label", "suggested_label")})
     probs = np.load(out / "pred_probs.npy")
 
     labels = np.load(folder / "labels.npy").astype(int)
