@@ -5,7 +5,8 @@ committed to the project file before the view moves on. Keys (shown in the
 panel's legend):
 
     K keep given · A accept suggested · X exclude · U unsure (needs another look)
-    1-9, 0 pick class 1-10 · / or L type a class name (Enter) · N write a note (Enter)
+    digits pick a class: 1-9, 0 for the first ten classes, or the digit itself when
+    the classes are named 0..9 (MNIST, the demo) · / or L type a class name (Enter) · N write a note (Enter)
     Down/Right next · Up/Left previous · Home first undecided
     Shift+A accept suggested for the top K rows of the view
     Ctrl+Z undo · Ctrl+Shift+Z or Ctrl+Y redo · Esc back from a text field
@@ -40,11 +41,10 @@ from core.review import ReviewSession
 
 LEGEND = (
     "<b>K</b> keep given · <b>A</b> accept suggested · <b>X</b> exclude · <b>U</b> unsure · "
-    "<b>1</b>–<b>9</b>, <b>0</b> class · <b>/</b> or <b>L</b> type a class · <b>N</b> note · "
+    "<b>0</b>–<b>9</b> class (keys below) · <b>/</b> or <b>L</b> type a class · <b>N</b> note · "
     "<b>↓</b>/<b>→</b> next · <b>↑</b>/<b>←</b> previous · <b>Home</b> first undecided · "
     "<b>Shift+A</b> accept top K · <b>Ctrl+Z</b> undo · <b>Ctrl+Shift+Z</b> redo"
 )
-DIGIT_KEYS = {getattr(Qt, f"Key_{d}"): (d - 1) % 10 for d in range(10)}  # 1 -> class 0 ... 0 -> class 9
 ACTION_KEYS = {Qt.Key_K: "keep", Qt.Key_A: "accept", Qt.Key_X: "exclude", Qt.Key_U: "unsure"}
 IMAGE_SIDE = 280
 
@@ -68,6 +68,7 @@ class ReviewPanel(QWidget):
         super().__init__(parent)
         self.session = ReviewSession(project, examples, class_names, pred_probs=pred_probs, reviewer=reviewer)
         self.class_names = list(class_names)
+        self.digit_classes = digit_classes(self.class_names)
         self._inputs = _example_inputs(examples, dataset)
         self._ids = examples["id"].to_numpy() if "id" in examples.columns else None
         self._quality = examples.set_index("row")["label_quality"]
@@ -140,7 +141,7 @@ class ReviewPanel(QWidget):
         note = (mine or {}).get("note")
         self.note_label.setText(f"Note: {html.escape(note)}" if note else "")
         self.topk_label.setText("<br>".join(
-            f"{_key_hint(c)}{self._name(c)}: {p:.3f}" for c, p in s.top_k(row, min(5, len(self.class_names)))))
+            f"{self._key_hint(c)}{self._name(c)}: {p:.3f}" for c, p in s.top_k(row, min(5, len(self.class_names)))))
         if row != self._shown_row:
             self._shown_row = row
             self.currentRowChanged.emit(row)
@@ -161,8 +162,8 @@ class ReviewPanel(QWidget):
             self.accept_top()
         elif key in ACTION_KEYS:
             self.decide(ACTION_KEYS[key])
-        elif key in DIGIT_KEYS and DIGIT_KEYS[key] < len(self.class_names):
-            self.decide("relabel", DIGIT_KEYS[key])
+        elif Qt.Key_0 <= key <= Qt.Key_9 and key - Qt.Key_0 in self.digit_classes:
+            self.decide("relabel", self.digit_classes[key - Qt.Key_0])
         elif key in (Qt.Key_Slash, Qt.Key_L):
             self.class_edit.setFocus()
         elif key == Qt.Key_N:
@@ -261,8 +262,8 @@ class ReviewPanel(QWidget):
         legend = QLabel(LEGEND)
         legend.setWordWrap(True)
         legend.setTextFormat(Qt.RichText)
-        classes = QLabel(" · ".join(f"<b>{(i + 1) % 10}</b> {html.escape(n)}"
-                                    for i, n in enumerate(self.class_names[:10])))
+        keys = {c: d for d, c in self.digit_classes.items()}
+        classes = QLabel(" · ".join(f"<b>{keys[c]}</b> {html.escape(self.class_names[c])}" for c in sorted(keys)))
         classes.setWordWrap(True)
 
         top = QHBoxLayout()
@@ -315,6 +316,10 @@ class ReviewPanel(QWidget):
     def _name(self, index: int | None) -> str:
         return "—" if index is None or index < 0 else html.escape(self.class_names[index])
 
+    def _key_hint(self, index: int) -> str:
+        keys = [d for d, c in self.digit_classes.items() if c == index]
+        return f"[{keys[0]}] " if keys else ""
+
     def _show_input(self, row: int) -> None:
         kind, values = self._inputs
         if kind == "image":
@@ -365,5 +370,9 @@ def _describe(decision: dict | None, names: list[str]) -> str:
     return decision["action"] if label is None else f"{decision['action']} → {html.escape(names[label])}"
 
 
-def _key_hint(index: int) -> str:
-    return f"[{(index + 1) % 10}] " if index < 10 else ""
+def digit_classes(names: list[str]) -> dict[int, int]:
+    """Digit key -> class index: the digit itself when the classes are named "0".."k-1"
+    (k <= 10), else 1..9, 0 for the first ten classes."""
+    if len(names) <= 10 and names == [str(i) for i in range(len(names))]:
+        return {i: i for i in range(len(names))}
+    return {(i + 1) % 10: i for i in range(min(len(names), 10))}

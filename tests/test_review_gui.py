@@ -132,3 +132,11 @@ def test_navigation_batch_accept_and_labels_shown(panel, qtbot):
     assert shown in cats
     press(qtbot, Qt.Key_K)
     assert project.decision(shown)["action"] == "keep" and widget.session.row in cats
+
+
+def test_digit_keys_follow_digit_class_names():
+    from gui.review_panel import digit_classes
+
+    assert digit_classes([str(i) for i in range(10)]) == {i: i for i in range(10)}  # MNIST: key 5 is class "5"
+    assert digit_classes(["neg", "pos"]) == {1: 0, 2: 1}
+    assert digit_classes([f"c{i}" for i in range(12)])[0] == 9 and len(digit_classes([f"c{i}" for i in range(12)])) == 10
