@@ -118,7 +118,8 @@ def _npy_load(data: bytes) -> np.ndarray:
 class Project:
     """An open ``.labelaudit`` file. Use :meth:`create` or :meth:`open`; :meth:`close` when done.
 
-    Not thread-safe: use a project from the thread that opened it.
+    One thread at a time: a worker thread may call :meth:`load_report` while the GUI
+    thread waits, but two threads must not use one Project at once.
     """
 
     def __init__(self, path: Path, conn: sqlite3.Connection):
@@ -739,7 +740,7 @@ class _transaction:
 def _connect(path: Path, *, configure: bool = True) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode; with ``configure``, switch to WAL and synchronous=FULL."""
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None, timeout=10)
+        conn = sqlite3.connect(str(path), isolation_level=None, timeout=10, check_same_thread=False)
     except sqlite3.OperationalError as err:
         raise InputError(f"{path}: cannot open the project file ({err})") from None
     if configure:
