@@ -304,7 +304,8 @@ def _summary(dataset, pred_probs, audit, calibration, config, score, timings) ->
         model, device = score.model, score.device
         timings = {**timings, **{f"score_{k}": v for k, v in score.timings_s.items()}}
     else:
-        model = f"predictions from {Path(config.pred_probs or config.logits).name}"
+        source = config.pred_probs or config.logits
+        model = f"predictions from {Path(source).name}" if source else "predictions supplied by the caller"
         device = "none"
     return {
         "n_examples": int(dataset.n),
