@@ -1,0 +1,76 @@
+"""The benchmark tab (gui.benchmark_tab) offscreen on CIFAR-10 with its human validation."""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from gui.benchmark_tab import BenchmarkTab  # noqa: E402
+
+WAIT_MS = 60_000
+
+
+@pytest.fixture
+def cifar_inputs(labelerrors, tmp_path):
+    folder = labelerrors / "cifar10"
+    p = np.load(folder / "pred_probs.npy")
+    p = p / p.sum(axis=1, keepdims=True)
+    given = np.load(folder / "labels.npy").astype(np.int64)
+    reviewed = np.array([int(e["id"]) for e in json.loads((folder / "mturk.json").read_text())])
+    memoriser = p.copy()
+    memoriser[reviewed] = np.eye(10)[given[reviewed]] * 0.9 + 0.01  # learned the noisy labels
+    others = np.setdiff1d(np.flatnonzero(p.argmax(axis=1) == given), reviewed)
+    swap = np.random.default_rng(0).choice(others, 240, replace=False)
+    memoriser[swap] = memoriser[swap][:, ::-1]
+    paths = {"released": str(folder / "pred_probs.npy")}
+    for name, arr in (("memoriser", memoriser), ("overconfident", p**3)):
+        paths[name] = str(tmp_path / f"{name}.npy")
+        np.save(paths[name], arr / arr.sum(axis=1, keepdims=True))
+    return folder, paths
+
+
+def test_run_fills_table_and_slope_chart(qtbot, cifar_inputs, tmp_path):
+    folder, paths = cifar_inputs
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    tab.set_inputs(folder / "labels.npy", paths, classes=folder / "classes.txt", reviews=folder / "mturk.json",
+                   out=tmp_path / "out")
+    assert tab.model_paths() == paths
+    with qtbot.waitSignal(tab.finished, timeout=WAIT_MS) as blocker:
+        tab.run_button.click()
+    table = blocker.args[0]
+    assert tab.table.rowCount() == 3
+    first = {tab.table.horizontalHeaderItem(j).text(): tab.table.item(0, j).text() for j in range(tab.table.columnCount())}
+    assert first["Model"] == "memoriser" and first["Rank (original)"] == "1"
+    assert first["Rank change"] == f"{int(table.loc[0, 'rank_change']):+d}" and first["Rank change"].startswith("-")
+    values = dict((name, (a, b)) for name, a, b in tab.chart_values())
+    assert values["memoriser"] == (1.0, float(table.set_index("model").loc["memoriser", "rank_corrected"]))
+    # a line per model; one label per distinct rank on each side, tied models named together
+    labels = sorted(item.textItem.toPlainText() for item in tab.chart_items if hasattr(item, "textItem"))
+    assert labels == ["1  overconfident, released", "3  memoriser", "memoriser  1", "overconfident, released  2"]
+    assert len(tab.chart_items) == 3 + len(labels)
+    assert "change rank" in tab.status.text()
+    assert (tmp_path / "out" / "benchmark.csv").exists() and (tmp_path / "out" / "benchmark.json").exists()
+
+    tab.chart_metric.setCurrentIndex(tab.chart_metric.findData("accuracy"))
+    acc = {name: (a, b) for name, a, b in tab.chart_values()}
+    assert acc["released"][0] == pytest.approx(0.9294)
+
+
+def test_missing_inputs_and_bad_files_fail_with_a_reason(qtbot, cifar_inputs, tmp_path):
+    folder, paths = cifar_inputs
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.failed, timeout=1000) as blocker:
+        tab.run()
+    assert blocker.args[0] == "Missing: labels, corrections, models"
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.full((5, 10), 0.1))
+    tab.set_inputs(folder / "labels.npy", {"bad": str(bad)}, classes=folder / "classes.txt",
+                   reviews=folder / "mturk.json")
+    with qtbot.waitSignal(tab.failed, timeout=WAIT_MS) as blocker:
+        tab.run()
+    assert "bad.npy" in blocker.args[0] and tab.status.text().startswith("Failed:")
+    assert tab.run_button.isEnabled()
