@@ -1,0 +1,273 @@
+"""Filter and sort the per-example results table as column arrays.
+
+The GUI's examples table shows ``AuditReport.examples`` (up to millions of
+rows) without a Python object per cell: :class:`ExampleTable` holds each
+column as one numpy array (numbers, booleans, label indices) or one pyarrow
+string array (text, image paths, string ids). A :class:`TableFilter` says
+which rows to show; :meth:`ExampleTable.view` turns a filter and a sort
+column into the row indices to display, in display order.
+
+Everything here is plain numpy/pyarrow and runs in any thread.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Columns that hold class indices (shown and sorted by class name).
+LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "corrected_label", "guessed_label")
+
+
+@dataclass(frozen=True)
+class TableFilter:
+    """Which examples to show; every field that is set must hold (logical AND).
+
+    flagged_only: only rows with ``is_label_issue``.
+    given: only rows whose given label is this class index.
+    given_suggested / given_predicted: only rows with this (given, suggested) or
+      (given, predicted) pair of class indices.
+    confidence: inclusive (low, high) range of the ``confidence`` column.
+    bin: (bin index, n_bins, strategy) of a reliability diagram over the
+      ``confidence`` column (core.calibration.bin_assignments).
+    text: case-insensitive substring of the input column or the id ("" = any).
+    """
+
+    flagged_only: bool = False
+    given: int | None = None
+    given_suggested: tuple[int, int] | None = None
+    given_predicted: tuple[int, int] | None = None
+    confidence: tuple[float, float] | None = None
+    bin: tuple[int, int, str] | None = None
+    text: str = ""
+
+    def is_empty(self) -> bool:
+        """True when the filter lets every row through."""
+        return self == TableFilter()
+
+    def without(self, name: str) -> "TableFilter":
+        """A copy with field ``name`` back at its default."""
+        return replace(self, **{name: TableFilter.__dataclass_fields__[name].default})
+
+
+class ExampleTable:
+    """Column arrays of a results table, with cached sort orders.
+
+    columns: name -> numpy array (numbers, bools, label indices) or pyarrow
+    string array, all of length n. class_names: names of the label indices.
+    search_columns: the string columns that :attr:`TableFilter.text` searches.
+    """
+
+    def __init__(self, columns: dict, class_names: list[str], *, search_columns: tuple[str, ...] = ()):
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns differ in length: {sorted(lengths)}")
+        self.columns = columns
+        self.class_names = [str(c) for c in class_names]
+        self.n = lengths.pop() if lengths else 0
+        self.search_columns = tuple(c for c in search_columns if c in columns)
+        self._orders: dict[tuple[str, bool], np.ndarray] = {}
+        self._bins: dict[tuple[int, str], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame, class_names: list[str], *, search_columns=("text", "id")) -> "ExampleTable":
+        """Build from a DataFrame such as ``AuditReport.examples``.
+
+        Numeric and bool columns become numpy arrays; any other column becomes
+        a pyarrow string array (missing cells stay null).
+        """
+        columns: dict = {}
+        for name in df.columns:
+            s = df[name]
+            if pd.api.types.is_bool_dtype(s) and not s.hasnans:
+                columns[name] = s.to_numpy(dtype=bool)
+            elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+                if pd.api.types.is_integer_dtype(s) and not s.hasnans:
+                    columns[name] = s.to_numpy(dtype=np.int64)
+                else:
+                    columns[name] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                columns[name] = _to_strings(s)
+        return cls(columns, class_names, search_columns=tuple(search_columns))
+
+    # -- what is in a column --------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return list(self.columns)
+
+    def kind(self, name: str) -> str:
+        """"label", "bool", "int", "float" or "text"."""
+        col = self.columns[name]
+        if isinstance(col, (pa.Array, pa.ChunkedArray)):
+            return "text"
+        if col.dtype == bool:
+            return "bool"
+        if np.issubdtype(col.dtype, np.integer):
+            return "label" if name in LABEL_COLUMNS else "int"
+        return "float"
+
+    def value(self, name: str, row: int):
+        """The Python value of one cell (None for a missing text cell)."""
+        col = self.columns[name]
+        if isinstance(col, (pa.Array, pa.ChunkedArray)):
+            return col[row].as_py()
+        return col[row].item()
+
+    # -- filtering ------------------------------------------------------------
+    def bins(self, n_bins: int, strategy: str, column: str = "confidence") -> np.ndarray:
+        """Reliability-diagram bin of every row (cached per n_bins and strategy)."""
+        from .calibration import bin_assignments
+
+        key = (int(n_bins), strategy)
+        with self._lock:
+            cached = self._bins.get(key)
+        if cached is None:
+            cached = bin_assignments(self.columns[column], n_bins=int(n_bins), strategy=strategy)
+            with self._lock:
+                self._bins[key] = cached
+        return cached
+
+    def mask(self, flt: TableFilter) -> np.ndarray:
+        """Boolean mask over rows (file order) of the rows that pass ``flt``."""
+        m = np.ones(self.n, dtype=bool)
+        if flt.flagged_only:
+            m &= self.columns["is_label_issue"]
+        if flt.given is not None:
+            m &= self.columns["given_label"] == flt.given
+        if flt.given_suggested is not None:
+            g, s = flt.given_suggested
+            m &= (self.columns["given_label"] == g) & (self.columns["suggested_label"] == s)
+        if flt.given_predicted is not None:
+            g, p = flt.given_predicted
+            m &= (self.columns["given_label"] == g) & (self.columns["predicted_label"] == p)
+        if flt.confidence is not None:
+            lo, hi = flt.confidence
+            conf = self.columns["confidence"]
+            m &= (conf >= lo) & (conf <= hi)
+        if flt.bin is not None:
+            index, n_bins, strategy = flt.bin
+            m &= self.bins(n_bins, strategy) == index
+        if flt.text:
+            m &= self.search(flt.text)
+        return m
+
+    def search(self, text: str) -> np.ndarray:
+        """Rows whose text search columns contain ``text``, ignoring case (no regex);
+        a whole number also matches a numeric search column (an integer id) equal to it."""
+        needle = text.strip()
+        hit = np.zeros(self.n, dtype=bool)
+        for name in self.search_columns:
+            if self.kind(name) == "text":
+                found = pc.match_substring(self.columns[name], needle, ignore_case=True)
+                hit |= pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+            elif re.fullmatch(r"[+-]?\d+", needle):
+                hit |= self.columns[name] == int(needle)
+        return hit
+
+    # -- sorting --------------------------------------------------------------
+    def has_order(self, name: str, descending: bool = False) -> bool:
+        """True when the sort order of ``name`` is cached (so sorting is instant)."""
+        with self._lock:
+            return (name, bool(descending)) in self._orders
+
+    def sort_order(self, name: str, descending: bool = False) -> np.ndarray:
+        """Row indices that sort column ``name`` (stable: ties keep row order).
+
+        Label columns sort by class name; missing values come last either way.
+        The result is cached.
+        """
+        key = (name, bool(descending))
+        with self._lock:
+            cached = self._orders.get(key)
+        if cached is not None:
+            return cached
+        col, kind = self.columns[name], self.kind(name)
+        if kind == "text":
+            order = pc.array_sort_indices(
+                col, order="descending" if descending else "ascending", null_placement="at_end"
+            ).to_numpy().astype(np.int64, copy=False)
+        else:
+            if kind == "label":
+                key_values = self.class_rank()[np.clip(col, 0, len(self.class_names) - 1)]
+            elif kind == "bool":
+                key_values = col.astype(np.int8)
+            else:
+                key_values = col
+            if descending:
+                # negation keeps the sort stable and NaN last; ints negate exactly
+                key_values = -key_values.astype(np.float64) if kind == "float" else -key_values.astype(np.int64)
+            order = _stable_argsort(key_values)
+        with self._lock:
+            self._orders[key] = order
+        return order
+
+    def class_rank(self) -> np.ndarray:
+        """Position of each class in name order (numeric names by value: "2" before "10")."""
+        names = self.class_names
+        numeric = all(re.fullmatch(r"[+-]?\d+", n) for n in names)
+        by_name = sorted(range(len(names)), key=(lambda i: int(names[i])) if numeric else (lambda i: names[i].casefold()))
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[by_name] = np.arange(len(names))
+        return rank
+
+    def view(self, flt: TableFilter, sort: str | None = None, descending: bool = False) -> np.ndarray:
+        """Row indices (int64) that pass ``flt``, in the order of column ``sort``
+        (file order when None)."""
+        mask = None if flt.is_empty() else self.mask(flt)
+        if sort is None:
+            return np.arange(self.n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
+        order = self.sort_order(sort, descending)
+        return order if mask is None else order[mask[order]]
+
+
+def _stable_argsort(values: np.ndarray) -> np.ndarray:
+    """np.argsort(kind="stable") as int64; integers of a small range go through
+    numpy's radix sort (16-bit keys), which is several times faster."""
+    if values.dtype.kind in "iub" and len(values):
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo < 2**15:
+            values = (values.astype(np.int64) - lo).astype(np.int16)
+    return np.argsort(values, kind="stable").astype(np.int64, copy=False)
+
+
+def _to_strings(s: pd.Series) -> pa.Array:
+    """A column as a pyarrow large_string array (non-strings formatted with str())."""
+    try:
+        arr = pa.array(s, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        values = s.to_numpy(dtype=object)
+        missing = pd.isna(s).to_numpy()
+        arr = pa.array([None if m else str(v) for v, m in zip(values, missing)], type=pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.large_string())
+
+
+def pair_counts(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
+    """(k, k) int64 counts of (a[i], b[i]) pairs: rows a, columns b (e.g. given x predicted)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    return np.bincount(a * k + b, minlength=k * k).reshape(k, k)
+
+
+def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 20, low: float = 0.0):
+    """Histogram of confidence split by correctness.
+
+    Returns (edges (n_bins + 1,), counts of correct rows, counts of incorrect rows),
+    equal-width bins over [low, 1].
+    """
+    edges = np.linspace(low, 1.0, n_bins + 1)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    right, _ = np.histogram(confidence[correct], bins=edges)
+    wrong, _ = np.histogram(confidence[~correct], bins=edges)
+    return edges, right, wrong
