@@ -195,6 +195,7 @@ class CalibrationTab(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setSectionResizeMode(2, QHeaderView.Stretch)
+        self.table.setMinimumHeight(8 * 26 + 30)  # the eight metric rows without scrolling
 
         # LLM self-knowledge
         self.sk_group = QGroupBox("LLM self-knowledge: does the model know when it is right?")
