@@ -1,0 +1,622 @@
+"""The main window: menus, toolbar, the start page, the results tabs and the status bar.
+
+Other parts of the app plug in as tabs with :meth:`MainWindow.add_tab`; they
+follow the current AuditReport through :attr:`MainWindow.report_changed` and
+share the selected example and table filter through :attr:`MainWindow.selection`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSizePolicy,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
+
+from core.pipeline import AuditConfig
+
+from . import theme
+from .explorer import ExplorerPage
+from .results import DEFAULT_SORT
+from .setup_dialog import DATA_FILTER, AuditSetupDialog
+from .start_page import StartPage
+from .state import ResultsState
+from .worker import AuditThread, StallMeter, run_in_pool
+
+log = logging.getLogger("labelaudit.gui")
+
+MAX_RECENT = 8
+#: Keep measuring event-loop stalls this long after the results are shown (their first paint counts).
+STALL_TAIL_MS = 300
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_text(event) -> str:
+    """'Stage: done / total · rate/s · ETA m:ss' for a core.progress.ProgressEvent."""
+    text = event.stage[:1].upper() + event.stage[1:]
+    if event.total:
+        text += f": {event.done:,} / {event.total:,}"
+    if event.rate:
+        text += f" · {event.rate:,.1f}/s" if event.rate < 10 else f" · {event.rate:,.0f}/s"
+    if event.eta_s is not None and event.done < event.total:
+        text += f" · ETA {_eta(event.eta_s)}"
+    return text
+
+
+class MainWindow(QMainWindow):
+    """The labelaudit window.
+
+    report_changed(AuditReport | None): a run finished (or results were cleared).
+    selection: the shared :class:`gui.state.ResultsState` (filter, sort, selected row).
+    """
+
+    report_changed = Signal(object)
+
+    def __init__(self, settings: QSettings | None = None, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("labelaudit")
+        self.setWindowIcon(theme.app_icon())
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("labelaudit", "labelaudit")
+        self.config: AuditConfig | None = None
+        self.thread: AuditThread | None = None
+        self.run_fn = None  # replaces core.pipeline.run_audit when set (tests)
+        self.error_box: QMessageBox | None = None
+        self.last_error: str | None = None
+        self.setup_dialog: AuditSetupDialog | None = None
+        self.last_stall_ms: float | None = None
+        self.last_run_s: float | None = None
+        self._run_started = 0.0
+        self._cancelling = False
+
+        self.selection = self.state = ResultsState(self)
+        self.start_page = StartPage()
+        self.explorer = ExplorerPage(self.state)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.explorer, "Explore")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+        self.stall = StallMeter(parent=self)
+
+        self._make_actions()
+        self._make_menus()
+        self._make_toolbar()
+        self._make_statusbar()
+
+        sp = self.start_page
+        sp.open_requested.connect(self.open_dialog)
+        sp.demo_requested.connect(self.start_demo)
+        sp.recent_requested.connect(self.open_recent)
+        sp.run_requested.connect(self.start_run)
+        sp.setup_requested.connect(lambda: self.show_setup(self.config))
+        sp.cancel_requested.connect(self.cancel_run)
+        self.state.busy.connect(self._on_busy)
+        self.state.rows_changed.connect(self._update_actions)
+        self.explorer.plots.currentChanged.connect(self._update_actions)
+        sp.show_idle(self.recent_files())
+        self._update_actions()
+        self.set_status("Open a dataset (Ctrl+O) or try the demo.")
+
+    # -- building -------------------------------------------------------------
+    def _action(self, text, slot, shortcut=None, tip=None) -> QAction:
+        a = QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            a.setStatusTip(tip)
+            a.setToolTip(tip + (f" ({QKeySequence(shortcut).toString(QKeySequence.NativeText)})" if shortcut else ""))
+        a.triggered.connect(slot)
+        return a
+
+    def _make_actions(self) -> None:
+        self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.Open, "Open a dataset file or folder")
+        self.open_folder_action = self._action("Open &Folder…", self.open_folder_dialog, None, "Open an image folder with one subfolder per class")
+        self.demo_action = self._action("Open the &Demo", self.start_demo, None, "Audit scikit-learn's digits with 5% planted label errors")
+        self.setup_action = self._action("&Settings…", lambda: self.show_setup(self.config), "Ctrl+,", "Change the data columns, model and options")
+        self.run_action = self._action("&Run Audit", self.start_run, "Ctrl+R", "Run the audit")
+        self.cancel_action = self._action("&Cancel", self.cancel_run, Qt.Key_Escape, "Stop the running audit")
+        self.export_action = self._action("&Export Flagged as CSV…", lambda: self.export_flagged(), "Ctrl+E",
+                                          "Write the flagged examples (as the CLI's flagged.csv)")
+        self.export_view_action = self._action("Export Table &View as CSV…", lambda: self.export_view(), "Ctrl+Shift+E",
+                                               "Write the rows the table shows now, in its order")
+        self.save_outputs_action = self._action("&Save All Outputs…", lambda: self.save_outputs(), "Ctrl+S",
+                                                "Write summary.json, examples.parquet, flagged.csv and pred_probs.npy to a folder")
+        self.export_png_action = self._action("Export Plot as &PNG…", lambda: self.export_plot(fmt="png"), None, "Save the plot shown as a PNG image")
+        self.export_svg_action = self._action("Export Plot as S&VG…", lambda: self.export_plot(fmt="svg"), None, "Save the plot shown as an SVG drawing")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.Quit)
+        self.find_action = self._action("&Find…", self.focus_search, QKeySequence.Find, "Search the examples' text and ids")
+        self.flagged_action = self._action("Show &Flagged Only", self.toggle_flagged, "Ctrl+Shift+F", "Show only the flagged examples")
+        self.flagged_action.setCheckable(True)
+        self.clear_filters_action = self._action("&Clear Filters", lambda: self.state.clear_filter(), "Ctrl+Shift+X", "Show every example")
+        self.conventions_action = self._action("&Metric Conventions", self.show_conventions, None, "How each metric is computed")
+        self.about_action = self._action("&About labelaudit", self.show_about)
+        self.state.filter_changed.connect(lambda f: self.flagged_action.setChecked(f.flagged_only))
+
+    def _make_menus(self) -> None:
+        m = self.menuBar()
+        f = m.addMenu("&File")
+        f.addActions([self.open_action, self.open_folder_action])
+        self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        f.addAction(self.demo_action)
+        f.addSeparator()
+        f.addActions([self.setup_action, self.run_action, self.cancel_action])
+        f.addSeparator()
+        f.addActions([self.export_action, self.export_view_action, self.save_outputs_action])
+        f.addActions([self.export_png_action, self.export_svg_action])
+        f.addSeparator()
+        f.addAction(self.quit_action)
+        v = m.addMenu("&View")
+        v.addActions([self.find_action, self.flagged_action, self.clear_filters_action])
+        h = m.addMenu("&Help")
+        h.addActions([self.conventions_action, self.about_action])
+
+    def _make_toolbar(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonTextOnly)
+        tb.addAction(self.open_action)
+        tb.addAction(self.setup_action)
+        tb.addSeparator()
+        tb.addAction(self.run_action)
+        self.run_button = tb.widgetForAction(self.run_action)
+        if isinstance(self.run_button, QToolButton):
+            self.run_button.setObjectName("runButton")
+        tb.addAction(self.cancel_action)
+        tb.addSeparator()
+        tb.addAction(self.export_action)
+        tb.addAction(self.save_outputs_action)
+        self.data_label = QLabel()
+        self.data_label.setContentsMargins(12, 0, 6, 0)
+        theme.set_muted(self.data_label)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
+        tb.addWidget(spacer)
+        tb.addWidget(self.data_label)
+
+    def _make_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.status_label = QLabel()
+        self.status_label.setMinimumWidth(200)
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(220)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        sb.addWidget(self.status_label, 1)
+        sb.addPermanentWidget(self.progress)
+
+    # -- public API for tabs --------------------------------------------------
+    def add_tab(self, widget: QWidget, title: str) -> int:
+        """Add a results tab beside "Explore". If ``widget`` has ``set_report(report)``, it is
+        called now and on every ``report_changed``. Returns the tab's index."""
+        index = self.tabs.addTab(widget, title)
+        set_report = getattr(widget, "set_report", None)
+        if callable(set_report):
+            self.report_changed.connect(set_report)
+            if self.state.report is not None:
+                set_report(self.state.report)
+        return index
+
+    @property
+    def report(self):
+        """The AuditReport shown now, or None."""
+        return self.state.report
+
+    # -- status ---------------------------------------------------------------
+    def set_status(self, text: str, tip: str | None = None) -> None:
+        self.status_label.setText(text)
+        self.status_label.setToolTip(tip or text)
+
+    def _on_busy(self, text: str) -> None:
+        if text:
+            self.set_status(text)
+            self.progress.setRange(0, 0)
+            self.progress.show()
+        elif not self.running:
+            self.progress.hide()
+            self.set_status(self._results_status())
+
+    def _results_status(self) -> str:
+        report = self.state.report
+        if report is None:
+            return ""
+        s = report.summary
+        return f"{s['n_examples']:,} examples · {s['n_label_issues']:,} flagged ({s['label_issue_rate']:.1%}) · model: {s['model']}"
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def _update_actions(self, *_):
+        has = self.state.report is not None
+        self.run_action.setEnabled(not self.running and self.config is not None and bool(self.config.data))
+        self.cancel_action.setEnabled(self.running and not self._cancelling)
+        for a in (self.open_action, self.open_folder_action, self.demo_action, self.setup_action):
+            a.setEnabled(not self.running)
+        self.recent_menu.setEnabled(not self.running)
+        for a in (self.export_action, self.export_view_action, self.save_outputs_action, self.find_action,
+                  self.flagged_action, self.clear_filters_action):
+            a.setEnabled(has)
+        plot = has and self.stack.currentWidget() is self.tabs and self.explorer.current_plot() is not None
+        self.export_png_action.setEnabled(bool(plot))
+        self.export_svg_action.setEnabled(bool(plot))
+        self.data_label.setText(Path(self.config.data).name if self.config and self.config.data else "")
+        self.data_label.setToolTip(self.config.data if self.config and self.config.data else "")
+
+    # -- opening data ---------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = str(Path(self.config.data).parent) if self.config and self.config.data else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open dataset", start, DATA_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open image folder", str(Path.home()))
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> None:
+        """Open the setup dialog on ``path`` (settings remembered from the last time it was opened)."""
+        remembered = self._recent_config(path)
+        self.show_setup(remembered or AuditConfig(data=str(path)))
+
+    def open_recent(self, path: str) -> None:
+        if not Path(path).exists():
+            self.show_error(f"{path}: no such file or folder any more")
+            self._forget_recent(path)
+            return
+        self.open_path(path)
+
+    def show_setup(self, config: AuditConfig | None) -> AuditSetupDialog:
+        """Show the 'Set up audit' dialog (window-modal, returns at once)."""
+        dlg = AuditSetupDialog(config, self)
+        self.setup_dialog = dlg
+
+        def done(result: int) -> None:
+            self.setup_dialog = None
+            if result == AuditSetupDialog.Accepted:
+                self.set_config(dlg.config())
+                if dlg.run_requested:
+                    self.start_run()
+            dlg.deleteLater()
+
+        dlg.finished.connect(done)
+        dlg.open()
+        return dlg
+
+    def set_config(self, config: AuditConfig) -> None:
+        """Use ``config`` for the next run (the start page shows it, ready to run)."""
+        self.config = config
+        if config.data:
+            self._remember(config)
+        if self.state.report is None and not self.running:
+            self.start_page.show_ready(config)
+            self.stack.setCurrentWidget(self.start_page)
+            self.set_status("Ready: press Run (Ctrl+R) to audit.")
+        self._update_actions()
+
+    def start_demo(self) -> None:
+        """Write the bundled demo (once) in the background, then run it."""
+        if self.running:
+            return
+        self.set_status("Preparing the demo data (scikit-learn digits with 5% of labels flipped)…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+
+        def made(config):
+            self.progress.hide()
+            self.set_config(config)
+            self.start_run()
+
+        def failed(reason, details):
+            self.progress.hide()
+            self.show_error(reason, details)
+
+        from core.demo import make_demo
+
+        run_in_pool(make_demo, made, failed)
+
+    # -- running --------------------------------------------------------------
+    def start_run(self) -> bool:
+        """Start the audit of ``self.config`` on the worker thread. Returns False if it cannot start."""
+        if self.running or self.config is None or not self.config.data:
+            return False
+        config = self.config
+        self.state.set_results(None)
+        self.report_changed.emit(None)
+        self.stack.setCurrentWidget(self.start_page)
+        self._cancelling = False
+        thread = AuditThread(config, run_fn=self.run_fn, parent=self)
+        thread.progress.connect(self._on_progress)
+        thread.notice.connect(self._on_notice)
+        thread.finished_ok.connect(self._on_finished)
+        thread.failed.connect(self._on_failed)
+        thread.cancelled.connect(self._on_cancelled)
+        thread.finished.connect(thread.deleteLater)
+        self.thread = thread
+        self._run_started = time.perf_counter()
+        message = f"Auditing {Path(config.data).name}: loading the data…"
+        self.start_page.show_running(config, message)
+        self.set_status(message)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._update_actions()
+        self.stall.start()
+        thread.start()
+        return True
+
+    def cancel_run(self) -> None:
+        """Ask the running audit to stop; the window says 'Cancelled' once it has."""
+        if not self.running or self._cancelling:
+            return
+        self._cancelling = True
+        self.thread.cancel()
+        self.start_page.cancel_button.setEnabled(False)
+        self.set_status("Cancelling…")
+        self._update_actions()
+
+    def _on_progress(self, event) -> None:
+        if self.thread is None or self._cancelling:
+            return
+        text = progress_text(event)
+        self.set_status(text)
+        self.start_page.set_progress(text, event.done, event.total)
+        if event.total:
+            self.progress.setRange(0, event.total)
+            self.progress.setValue(min(event.done, event.total))
+        else:
+            self.progress.setRange(0, 0)
+
+    def _on_notice(self, text: str) -> None:
+        self.set_status(text)
+        log.info("notice: %s", text)
+
+    def _end_run(self) -> float:
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.wait(2000)
+        self._cancelling = False
+        self.progress.hide()
+        self.last_run_s = time.perf_counter() - self._run_started
+        return self.last_run_s
+
+    def _on_finished(self, results) -> None:
+        elapsed = self._end_run()
+        # Two event-loop turns (page switch, then the data) so neither blocks the GUI thread long.
+        self.stack.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentWidget(self.explorer)
+        QTimer.singleShot(0, lambda: self._show_results(results, elapsed))
+
+    def _show_results(self, results, elapsed: float) -> None:
+        self.state.set_results(results, sort=(DEFAULT_SORT, False))
+        self.report_changed.emit(results.report)
+        s = results.report.summary
+        self.set_status(
+            f"Audit finished in {elapsed:.1f} s: {s['n_label_issues']:,} of {s['n_examples']:,} examples flagged "
+            f"({s['label_issue_rate']:.1%}) · model: {s['model']}"
+        )
+        self._update_actions()
+        QTimer.singleShot(STALL_TAIL_MS, self._stop_stall_meter)
+
+    def _stop_stall_meter(self) -> None:
+        if self.running:
+            return
+        self.last_stall_ms = self.stall.stop()
+        text = f"Longest GUI stall during the run: {self.last_stall_ms:.0f} ms (run {self.last_run_s:.1f} s)"
+        log.info(text)
+        self.status_label.setToolTip(self.status_label.text() + "\n" + text)
+
+    def _on_failed(self, reason: str, details: str) -> None:
+        self._end_run()
+        self._stop_stall_meter()
+        self.start_page.show_ready(self.config, f"<span style='color:{theme.WRONG}'>The audit failed: {reason}</span>")
+        self.set_status(f"Failed: {reason}")
+        self._update_actions()
+        self.show_error(reason, details)
+
+    def _on_cancelled(self) -> None:
+        self._end_run()
+        self._stop_stall_meter()
+        self.start_page.show_ready(self.config, "Cancelled. Nothing was kept from that run.")
+        self.set_status("Cancelled")
+        self._update_actions()
+
+    # -- errors ---------------------------------------------------------------
+    def show_error(self, reason: str, details: str = "") -> QMessageBox:
+        """Show ``reason`` in a window-modal message box that does not block the caller."""
+        self.last_error = reason
+        box = QMessageBox(QMessageBox.Warning, "labelaudit", reason, QMessageBox.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        self.error_box = box
+        box.finished.connect(lambda _r: setattr(self, "error_box", None) if self.error_box is box else None)
+        box.open()
+        return box
+
+    # -- exporting ------------------------------------------------------------
+    def _save_path(self, title: str, name: str, file_filter: str) -> str | None:
+        folder = self.settings.value("export_dir", str(Path.home()))
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(folder) / name), file_filter)
+        if path:
+            self.settings.setValue("export_dir", str(Path(path).parent))
+        return path or None
+
+    def export_flagged(self, path: str | None = None) -> Path | None:
+        """Write the flagged examples as the CLI's flagged.csv (core.export); returns the path."""
+        report = self.state.report
+        if report is None:
+            return None
+        path = path or self._save_path("Export flagged examples", "flagged.csv", "CSV (*.csv)")
+        if not path:
+            return None
+        from core.export import flagged_table, write_csv
+
+        try:
+            table = flagged_table(report.examples, report.class_names)
+            out = write_csv(table, path)
+        except OSError as err:
+            self.show_error(f"{path}: cannot write the file ({err.strerror})")
+            return None
+        self.set_status(f"Wrote {len(table):,} flagged examples to {out}")
+        return out
+
+    def export_view(self, path: str | None = None) -> Path | None:
+        """Write the rows the table shows, in its order, with labels as class names (core.export)."""
+        report = self.state.report
+        if report is None:
+            return None
+        path = path or self._save_path("Export table view", "examples_view.csv", "CSV (*.csv)")
+        if not path:
+            return None
+        from core.export import with_class_names, write_csv
+
+        try:
+            rows = report.examples.iloc[self.state.rows]
+            out = write_csv(with_class_names(rows, report.class_names), path)
+        except OSError as err:
+            self.show_error(f"{path}: cannot write the file ({err.strerror})")
+            return None
+        self.set_status(f"Wrote {len(rows):,} examples to {out}")
+        return out
+
+    def save_outputs(self, folder: str | None = None) -> None:
+        """Write the CLI's output files (core.export.write_outputs) to ``folder`` in the background."""
+        report = self.state.report
+        if report is None:
+            return
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Save all outputs to folder", self.settings.value("export_dir", str(Path.home())))
+            if not folder:
+                return
+        from core.export import write_outputs
+
+        self.set_status(f"Writing outputs to {folder}…")
+        run_in_pool(lambda: write_outputs(report, folder),
+                    lambda paths: self.set_status(f"Wrote {', '.join(p.name for p in paths.values())} to {folder}"),
+                    self.show_error)
+
+    def export_plot(self, path: str | None = None, fmt: str = "png") -> Path | None:
+        """Save the plot shown in the Explore tab as PNG or SVG."""
+        plot = self.explorer.current_plot()
+        if plot is None or self.state.report is None:
+            return None
+        name = self.explorer.plots.tabText(self.explorer.plots.currentIndex()).lower()
+        path = path or self._save_path(f"Export {name} plot", f"{name}.{fmt}", "SVG (*.svg)" if fmt == "svg" else "PNG (*.png)")
+        if not path:
+            return None
+        out = plot.export(path)
+        self.set_status(f"Saved the {name} plot to {out}")
+        return out
+
+    # -- view helpers ---------------------------------------------------------
+    def focus_search(self) -> None:
+        if self.state.report is None:
+            return
+        self.tabs.setCurrentWidget(self.explorer)
+        self.explorer.filter_bar.search.setFocus()
+        self.explorer.filter_bar.search.selectAll()
+
+    def toggle_flagged(self, on: bool) -> None:
+        self.state.update_filter(flagged_only=bool(on))
+
+    def show_conventions(self) -> None:
+        from core.calibration import METRIC_HELP
+
+        text = "".join(f"<p><b>{k}</b>: {v}</p>" for k, v in METRIC_HELP.items() if k != "n")
+        box = QMessageBox(QMessageBox.Information, "Metric conventions", text, QMessageBox.Ok, self)
+        box.setAttribute(Qt.WA_DeleteOnClose)
+        box.open()
+
+    def show_about(self) -> None:
+        from core import __version__ as version
+
+        QMessageBox.about(self, "About labelaudit", f"<b>labelaudit</b> {version}<br>Audit a classifier's confidence and a "
+                          "dataset's labels: confident learning (cleanlab), calibration, review.")
+
+    # -- recent files ---------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        raw = self.settings.value("recent", "[]")
+        try:
+            entries = json.loads(raw) if isinstance(raw, str) else []
+        except json.JSONDecodeError:
+            entries = []
+        return [e["data"] for e in entries if isinstance(e, dict) and e.get("data")]
+
+    def _recent_entries(self) -> list[dict]:
+        raw = self.settings.value("recent", "[]")
+        try:
+            entries = json.loads(raw) if isinstance(raw, str) else []
+        except json.JSONDecodeError:
+            return []
+        return [e for e in entries if isinstance(e, dict) and e.get("data")]
+
+    def _recent_config(self, path: str) -> AuditConfig | None:
+        key = str(Path(path).resolve())
+        for e in self._recent_entries():
+            if str(Path(e["data"]).resolve()) == key:
+                return AuditConfig.from_dict(e)
+        return None
+
+    def _remember(self, config: AuditConfig) -> None:
+        key = str(Path(config.data).resolve())
+        entries = [e for e in self._recent_entries() if str(Path(e["data"]).resolve()) != key]
+        entries.insert(0, config.to_dict())
+        self.settings.setValue("recent", json.dumps(entries[:MAX_RECENT]))
+
+    def _forget_recent(self, path: str) -> None:
+        entries = [e for e in self._recent_entries() if e["data"] != path]
+        self.settings.setValue("recent", json.dumps(entries))
+        self.start_page.show_idle(self.recent_files()) if self.config is None else None
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.recent_files()
+        for path in paths:
+            a = self.recent_menu.addAction(f"{Path(path).name}  ({Path(path).parent})")
+            a.triggered.connect(lambda _c=False, p=path: self.open_recent(p))
+        if not paths:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # -- drag and drop, closing -----------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        urls = event.mimeData().urls()
+        if len(urls) == 1 and urls[0].isLocalFile() and not self.running:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = event.mimeData().urls()
+        if urls and urls[0].isLocalFile():
+            event.acceptProposedAction()
+            path = urls[0].toLocalFile()
+            QTimer.singleShot(0, lambda: self.open_path(path))
+
+    def closeEvent(self, event) -> None:
+        if self.thread is not None:
+            self.thread.cancel()
+            self.thread.wait(5000)
+        super().closeEvent(event)

@@ -1,0 +1,241 @@
+"""The overview strip (counts and calibration metrics) and the per-class view."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.calibration import METRIC_HELP
+
+from . import theme
+
+COUNT_HELP = {
+    "n_examples": "Examples in the dataset.",
+    "n_classes": "Classes in the label set.",
+    "n_label_issues": "Examples confident learning (cleanlab.filter.find_label_issues, default settings) flags as likely "
+    "label errors; the share of all examples in brackets.",
+    "validated_found": "Flagged examples that human reviewers confirmed as label errors (from --reviews), of all "
+    "confirmed errors.",
+}
+
+
+class MetricCard(QFrame):
+    """A number with its name under it and the convention in a tooltip."""
+
+    def __init__(self, name: str, help_text: str, sample: str = "0.0000", parent=None):
+        super().__init__(parent)
+        self.setObjectName("metricCard")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setSpacing(0)
+        self.value = QLabel("—")
+        self.value.setObjectName("metricValue")
+        self.name = QLabel(name)
+        self.name.setObjectName("metricName")
+        theme.set_muted(self.name)
+        layout.addWidget(self.value)
+        layout.addWidget(self.name)
+        self.setToolTip(f"<b>{name}</b><br>{help_text}")
+        # a fixed width: new values must not re-layout the window
+        self.value.ensurePolished()
+        width = max(self.value.fontMetrics().horizontalAdvance(sample), self.name.fontMetrics().horizontalAdvance(name))
+        self.setFixedWidth(width + 24)
+
+    def set_value(self, text: str) -> None:
+        self.value.setText(text)
+
+
+class OverviewStrip(QWidget):
+    """One row of cards: counts, accuracy, issue rate, ECE, MCE, Brier, NLL, AUROC."""
+
+    CARDS = (
+        ("n_examples", "Examples", COUNT_HELP["n_examples"]),
+        ("n_classes", "Classes", COUNT_HELP["n_classes"]),
+        ("n_label_issues", "Flagged", COUNT_HELP["n_label_issues"]),
+        ("accuracy", "Accuracy", METRIC_HELP["accuracy"]),
+        ("ece", "ECE", METRIC_HELP["ece"]),
+        ("mce", "MCE", METRIC_HELP["mce"]),
+        ("brier", "Brier", METRIC_HELP["brier"]),
+        ("nll", "NLL", METRIC_HELP["nll"]),
+        ("auroc", "AUROC", METRIC_HELP["auroc"]),
+        ("validated_found", "Validated found", COUNT_HELP["validated_found"]),
+    )
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 2)
+        layout.setSpacing(6)
+        self.cards: dict[str, MetricCard] = {}
+        samples = {"n_examples": "1,000,000", "n_classes": "1,000", "n_label_issues": "100,000 (10.0%)",
+                   "validated_found": "1,000 / 1,000"}
+        for key, name, help_text in self.CARDS:
+            card = MetricCard(name, help_text, samples.get(key, "0.0000"))
+            self.cards[key] = card
+            layout.addWidget(card)
+        layout.addStretch(1)
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self.model_label.setMaximumWidth(260)
+        theme.set_muted(self.model_label)
+        layout.addWidget(self.model_label)
+        state.results_changed.connect(self.set_results)
+        self.set_results(None)
+
+    def set_results(self, results) -> None:
+        if results is None:
+            for card in self.cards.values():
+                card.set_value("—")
+            self.cards["validated_found"].hide()
+            self.model_label.clear()
+            return
+        s = results.report.summary
+        cal = s.get("calibration", {})
+        self.cards["n_examples"].set_value(f"{s['n_examples']:,}")
+        self.cards["n_classes"].set_value(f"{s['n_classes']:,}")
+        self.cards["n_label_issues"].set_value(f"{s['n_label_issues']:,} ({s['label_issue_rate']:.1%})")
+        self.cards["accuracy"].set_value(_num(s.get("accuracy")))
+        for key in ("ece", "mce", "brier", "nll", "auroc"):
+            self.cards[key].set_value(_num(cal.get(key)))
+        if "validated_found" in s:
+            self.cards["validated_found"].set_value(f"{s['validated_found']:,} / {s.get('n_validated_errors', 0):,}")
+            self.cards["validated_found"].show()
+        else:
+            self.cards["validated_found"].hide()
+        secs = sum(v for k, v in s.get("timings_s", {}).items() if not k.startswith("score_"))
+        device = s.get("device", "")
+        self.model_label.setText(f"{s.get('model', '')}\n" + (f"on {device} · " if device not in ("", "none") else "") + f"{secs:.1f} s")
+        self.model_label.setToolTip(f"Data: {s.get('data', '')}\nModel: {s.get('model', '')}\nDevice: {s.get('device', '')}")
+
+
+class _Item(QTableWidgetItem):
+    """A table cell that sorts by its value, not its formatted text."""
+
+    key = None
+
+    def __lt__(self, other) -> bool:
+        if isinstance(other, _Item) and isinstance(self.key, (int, float)) and isinstance(other.key, (int, float)):
+            return self.key < other.key
+        return self.text().casefold() < other.text().casefold()
+
+
+def _num(value, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class ClassesView(QWidget):
+    """Issues per class and the most frequent given -> suggested corrections; a click filters the table."""
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.per_class = self._table(["Class", "Examples", "Flagged", "Rate"])
+        self.corrections = self._table(["Given", "Suggested", "Count"])
+        split = QSplitter(Qt.Vertical)
+        for title, table in (("Issues per class (click: filter by given label)", self.per_class),
+                             ("Most frequent corrections (click: filter the pair)", self.corrections)):
+            box = QWidget()
+            v = QVBoxLayout(box)
+            v.setContentsMargins(4, 4, 4, 0)
+            label = QLabel(title)
+            theme.set_muted(label)
+            v.addWidget(label)
+            v.addWidget(table)
+            split.addWidget(box)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(split)
+        self.per_class.cellClicked.connect(self._class_clicked)
+        self.corrections.cellClicked.connect(self._correction_clicked)
+        self._pending = False
+        state.results_changed.connect(self._on_results)
+
+    def _on_results(self, results) -> None:
+        """Fill the tables now if visible, else when first shown."""
+        self._pending = True
+        if self.isVisible():
+            self.showEvent(None)
+
+    def showEvent(self, event) -> None:
+        if event is not None:
+            super().showEvent(event)
+        if self._pending:
+            self._pending = False
+            self.set_results(self.state.results)
+
+    @staticmethod
+    def _table(headers) -> QTableWidget:
+        t = QTableWidget(0, len(headers))
+        t.setHorizontalHeaderLabels(headers)
+        t.verticalHeader().hide()
+        t.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        t.setSelectionBehavior(QAbstractItemView.SelectRows)
+        t.setSelectionMode(QAbstractItemView.SingleSelection)
+        t.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)
+        t.verticalHeader().setDefaultSectionSize(24)
+        t.setSortingEnabled(True)
+        return t
+
+    def set_results(self, results) -> None:
+        for t in (self.per_class, self.corrections):
+            t.setSortingEnabled(False)
+            t.setRowCount(0)
+        if results is None:
+            return
+        audit = results.report.audit
+        ipc = audit.issues_per_class
+        names = results.class_names
+        self.per_class.setRowCount(len(ipc))
+        for r, rec in enumerate(ipc.to_dict("records")):
+            cls, rate = int(rec["class"]), float(rec["issue_rate"])
+            self._set(self.per_class, r, 0, names[cls], data=cls)
+            self._set(self.per_class, r, 1, int(rec["n_examples"]))
+            self._set(self.per_class, r, 2, int(rec["n_label_issues"]))
+            self._set(self.per_class, r, 3, 0.0 if rate != rate else rate, fmt="{:.1%}")
+        top = audit.top_corrections
+        self.corrections.setRowCount(len(top))
+        for r, rec in enumerate(top.to_dict("records")):
+            given, suggested = int(rec["given"]), int(rec["suggested"])
+            self._set(self.corrections, r, 0, names[given], data=(given, suggested))
+            self._set(self.corrections, r, 1, names[suggested])
+            self._set(self.corrections, r, 2, int(rec["count"]))
+        for t in (self.per_class, self.corrections):
+            t.setSortingEnabled(True)
+        self.per_class.sortItems(2, Qt.DescendingOrder)
+
+    @staticmethod
+    def _set(table, r, c, value, data=None, fmt=None):
+        item = _Item(fmt.format(value) if fmt else str(value) if not isinstance(value, int) else f"{value:,}")
+        item.key = value
+        if isinstance(value, (int, float)):
+            item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        if data is not None:
+            item.setData(Qt.UserRole, data)
+        table.setItem(r, c, item)
+
+    def _class_clicked(self, row: int, _col: int) -> None:
+        cls = self.per_class.item(row, 0).data(Qt.UserRole)
+        if self.state.filter.given == cls:
+            self.state.clear_filter("given")
+        else:
+            self.state.update_filter(given=cls)
+
+    def _correction_clicked(self, row: int, _col: int) -> None:
+        pair = self.corrections.item(row, 0).data(Qt.UserRole)
+        if self.state.filter.given_suggested == pair:
+            self.state.clear_filter("given_suggested")
+        else:
+            self.state.update_filter(given_suggested=pair, given_predicted=None)

@@ -1,0 +1,680 @@
+"""Interactive plots linked to the results state (pyqtgraph).
+
+- :class:`ReliabilityPlot`: per-bin accuracy against confidence with the
+  diagonal, Wilson intervals and bin counts; clicking a bin filters the table
+  to that bin's examples.
+- :class:`ConfidencePlot`: confidence histogram of correct and incorrect
+  predictions; clicking a bar (or dragging the shaded range) filters by confidence.
+- :class:`ConfusionPlot`: given x predicted counts (or cleanlab's noise matrix);
+  clicking a cell filters the table to that pair.
+
+Every plot draws what core computed (core.calibration.reliability_bins,
+core.table_filter.confidence_histogram / pair_counts, AuditResult.noise_matrix)
+and exports itself to PNG or SVG with pyqtgraph's exporters.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QCursor, QFont, QPainter, QPen
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.calibration import reliability_bins
+
+from . import theme
+
+STRATEGIES = (("Equal width", "equal_width"), ("Equal mass", "equal_mass"))
+DRAW_DELAY_MS = 40
+
+
+def _color(hex_or_qcolor, alpha: int | None = None) -> QColor:
+    c = QColor(hex_or_qcolor)
+    if alpha is not None:
+        c.setAlpha(alpha)
+    return c
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+class PlotPanel(QWidget):
+    """A plot with a row of controls above it and a one-line readout below it."""
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.controls = QHBoxLayout()
+        self.controls.setContentsMargins(4, 2, 4, 2)
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setMinimumSize(280, 240)
+        # a QGraphicsView's size hint follows its scene rect; ignore it so a redraw never re-lays out the window
+        self.graphics.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
+        self.readout = QLabel(" ")
+        self.readout.setWordWrap(True)
+        self.readout.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        # fixed size: a new text must not re-layout the window (hover updates it often)
+        self.readout.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        self.readout.setFixedHeight(self.readout.fontMetrics().lineSpacing() * 2 + 6)
+        self.readout.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        theme.set_muted(self.readout)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(self.controls)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.readout)
+        scene = self.graphics.scene()
+        scene.sigMouseMoved.connect(self._on_mouse_moved)
+        scene.sigMouseClicked.connect(self._on_mouse_clicked)
+        self._dirty = False
+        state.results_changed.connect(self._on_results)
+        state.filter_changed.connect(self._on_filter)
+
+    # Drawing is deferred: plots in hidden tabs draw when first shown, a visible
+    # one a moment later, so that the table and the plot are painted in separate
+    # event-loop turns (each stays short; see gui.worker.StallMeter).
+    def invalidate(self) -> None:
+        """Redraw soon if visible, else when next shown."""
+        self._dirty = True
+        if self.isVisible():
+            QTimer.singleShot(DRAW_DELAY_MS, self.refresh)
+
+    def refresh(self) -> None:
+        """Redraw if something changed since the last draw."""
+        if self._dirty:
+            self._dirty = False
+            self._draw()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    @staticmethod
+    def _style_plot(plot: pg.PlotItem) -> None:
+        plot.setMouseEnabled(x=False, y=False)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.showGrid(x=True, y=True, alpha=0.15)
+
+    def export(self, path: str | Path) -> Path:
+        """Write the plot to ``path``: .svg as vector graphics, anything else as a PNG image."""
+        path = Path(path)
+        self.refresh()
+        scene = self.graphics.scene()
+        if path.suffix.lower() == ".svg":
+            # pyqtgraph's SVGExporter cannot parse the paths Qt >= 6.8 writes (pyqtgraph issue #3485);
+            # Qt's own generator renders the same scene as vector graphics.
+            rect = self.graphics.viewport().rect()
+            gen = QSvgGenerator()
+            gen.setFileName(str(path))
+            gen.setSize(rect.size())
+            gen.setViewBox(rect)
+            gen.setTitle(self.plot_title())
+            painter = QPainter(gen)
+            self.graphics.render(painter, QRectF(rect), rect)
+            painter.end()
+        else:
+            exporter = pg.exporters.ImageExporter(scene)
+            exporter.parameters()["width"] = max(1200, int(self.graphics.width() * 2))
+            exporter.export(str(path))
+        return path
+
+    def plot_title(self) -> str:
+        return "labelaudit plot"
+
+    def _data_pos(self, plot: pg.PlotItem, scene_pos) -> QPointF | None:
+        vb = plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        return vb.mapSceneToView(scene_pos)
+
+    # subclasses implement these
+    def _on_results(self, results) -> None: ...
+
+    def _draw(self) -> None: ...
+
+    def _on_filter(self, flt) -> None: ...
+
+    def _on_mouse_moved(self, scene_pos) -> None: ...
+
+    def _on_mouse_clicked(self, event) -> None: ...
+
+
+class ReliabilityPlot(PlotPanel):
+    """Reliability diagram of the top-label confidence, with a bin-count strip below."""
+
+    bins_changed = Signal(object)  # the reliability_bins DataFrame now shown
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.bins_spin = QSpinBox()
+        self.bins_spin.setRange(2, 100)
+        self.bins_spin.setValue(15)
+        self.bins_spin.setToolTip("Number of confidence bins (15 is the ECE convention)")
+        self.strategy_box = QComboBox()
+        for title, key in STRATEGIES:
+            self.strategy_box.addItem(title, key)
+        self.strategy_box.setToolTip(
+            "Equal width: bins of the same confidence range over [0, 1].\n"
+            "Equal mass: bins holding the same number of examples."
+        )
+        self.controls.addWidget(QLabel("Bins"))
+        self.controls.addWidget(self.bins_spin)
+        self.controls.addWidget(self.strategy_box)
+        self.controls.addStretch(1)
+        hint = QLabel("Click a bin to filter the table")
+        theme.set_muted(hint)
+        self.controls.addWidget(hint)
+
+        self.plot = self.graphics.addPlot(row=0, col=0)
+        self.counts_plot = self.graphics.addPlot(row=1, col=0)
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)
+        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        for p in (self.plot, self.counts_plot):
+            self._style_plot(p)
+        self.counts_plot.setXLink(self.plot)
+        self.plot.setLabel("left", "Accuracy")
+        self.counts_plot.setLabel("left", "Count")
+        self.counts_plot.setLabel("bottom", "Confidence (top-label probability)")
+        self.plot.getAxis("bottom").setStyle(showValues=False)
+        self.plot.setXRange(0, 1, padding=0.02)
+        self.plot.setYRange(0, 1, padding=0.02)
+        self.counts_plot.getAxis("left").setWidth(self.plot.getAxis("left").width())
+        self.plot.addItem(pg.PlotCurveItem([0, 1], [0, 1], pen=pg.mkPen(theme.plot_foreground(), width=1, style=Qt.DashLine)))
+        self._items: list = []
+        self.bins = None
+        self._n_bins, self._strategy = 15, "equal_width"
+        self._cache: dict = {}
+        self.bins_spin.valueChanged.connect(self._on_binning)
+        self.strategy_box.currentIndexChanged.connect(self._on_binning)
+
+    # -- data -----------------------------------------------------------------
+    @property
+    def n_bins(self) -> int:
+        return self._n_bins
+
+    @property
+    def strategy(self) -> str:
+        return self._strategy
+
+    def _on_results(self, results) -> None:
+        self._cache = {}
+        if results is not None and results.reliability is not None:
+            self._cache[(15, "equal_width")] = results.reliability
+        self.bins_spin.blockSignals(True)
+        self.bins_spin.setValue(15)
+        self.bins_spin.blockSignals(False)
+        self.strategy_box.blockSignals(True)
+        self.strategy_box.setCurrentIndex(0)
+        self.strategy_box.blockSignals(False)
+        self._n_bins, self._strategy = 15, "equal_width"
+        self.invalidate()
+
+    def _on_binning(self, *_):
+        self._n_bins = self.bins_spin.value()
+        self._strategy = self.strategy_box.currentData()
+        flt = self.state.filter
+        if flt.bin is not None:  # the old bin means nothing under the new binning
+            self.state.clear_filter("bin")
+        self.invalidate()
+
+    def _bins_frame(self):
+        report = self.state.report
+        if report is None:
+            return None
+        key = (self._n_bins, self._strategy)
+        if key not in self._cache:
+            self._cache[key] = reliability_bins(report.pred_probs, report.labels, n_bins=key[0], strategy=key[1])
+        return self._cache[key]
+
+    def _draw(self) -> None:
+        for item in self._items:
+            item.getViewBox().removeItem(item) if item.getViewBox() else None
+        self._items = []
+        self.bins = bins = self._bins_frame()
+        if bins is None:
+            self.plot.setTitle("")
+            self.readout.setText(" ")
+            self.bins_changed.emit(None)
+            return
+        ok = bins["count"].to_numpy() > 0
+        b = bins[ok]
+        lower, upper = b["lower"].to_numpy(), b["upper"].to_numpy()
+        lower, upper = self._visible_edges(lower, upper)
+        acc, conf = b["accuracy"].to_numpy(), b["mean_confidence"].to_numpy()
+        fg = theme.plot_foreground()
+        bars = pg.BarGraphItem(x0=lower, x1=upper, height=acc, brush=_color(theme.ACCENT, 170), pen=pg.mkPen(_color(theme.ACCENT), width=1))
+        gap = pg.BarGraphItem(
+            x0=lower, x1=upper, y0=np.minimum(acc, conf), y1=np.maximum(acc, conf),
+            brush=_color(theme.WRONG, 60), pen=pg.mkPen(_color(theme.WRONG, 140), width=1),
+        )
+        centers = (lower + upper) / 2
+        err = pg.ErrorBarItem(
+            x=centers, y=acc, top=b["wilson_high"].to_numpy() - acc, bottom=acc - b["wilson_low"].to_numpy(),
+            beam=min(0.012, float(np.min(upper - lower)) / 3 if len(upper) else 0.01), pen=pg.mkPen(fg, width=1),
+        )
+        counts = pg.BarGraphItem(x0=lower, x1=upper, height=b["count"].to_numpy(), brush=_color(fg, 90), pen=pg.mkPen(_color(fg, 140)))
+        for item, plot in ((bars, self.plot), (gap, self.plot), (err, self.plot), (counts, self.counts_plot)):
+            plot.addItem(item)
+            self._items.append(item)
+        self.counts_plot.setYRange(0, max(1, int(b["count"].max())), padding=0.05)
+        self._draw_selection()
+        cal = self.state.report.calibration
+        ece = cal.get("ece") if self._n_bins == 15 and self._strategy == "equal_width" else self._ece(bins)
+        self.plot.setTitle(f"Reliability · ECE {_fmt(ece)} · {self._n_bins} {self.strategy_box.currentText().lower()} bins")
+        self.readout.setText("Bars: accuracy per bin · red: gap to mean confidence · whiskers: 95% Wilson interval")
+        self.bins_changed.emit(bins)
+
+    @staticmethod
+    def _ece(bins) -> float:
+        counts = bins["count"].to_numpy()
+        gap = np.nan_to_num(bins["gap"].to_numpy())
+        return float((counts * gap).sum() / max(counts.sum(), 1))
+
+    @staticmethod
+    def _visible_edges(lower: np.ndarray, upper: np.ndarray, min_width: float = 0.006):
+        """Widen bins narrower than ``min_width`` (equal-mass bins of tied confidences) so they can be seen and clicked."""
+        width = upper - lower
+        pad = np.where(width < min_width, (min_width - width) / 2, 0.0)
+        return lower - pad, upper + pad
+
+    def _draw_selection(self) -> None:
+        sel = getattr(self, "_sel_item", None)
+        if sel is not None:
+            self.plot.removeItem(sel)
+            self._sel_item = None
+        flt = self.state.filter
+        if self.bins is None or flt.bin is None or flt.bin[1:] != (self._n_bins, self._strategy):
+            return
+        row = self.bins.iloc[flt.bin[0]]
+        if row["count"] == 0:
+            return
+        lo, hi = self._visible_edges(np.array([row["lower"]]), np.array([row["upper"]]))
+        self._sel_item = pg.BarGraphItem(
+            x0=lo, x1=hi, y0=[0], y1=[1], brush=_color(theme.SUGGESTED, 40), pen=pg.mkPen(theme.SUGGESTED, width=2)
+        )
+        self.plot.addItem(self._sel_item)
+
+    def _on_filter(self, flt) -> None:
+        if self.bins is not None and not self._dirty:
+            self._draw_selection()
+
+    # -- interaction ----------------------------------------------------------
+    def bin_at(self, x: float) -> int | None:
+        """The non-empty bin drawn at confidence ``x`` (nearest one for gaps between equal-mass bins)."""
+        self.refresh()
+        if self.bins is None:
+            return None
+        b = self.bins
+        ok = b["count"].to_numpy() > 0
+        if not ok.any():
+            return None
+        lower, upper = self._visible_edges(b["lower"].to_numpy(), b["upper"].to_numpy())
+        dist = np.where(ok, np.maximum(lower - x, 0) + np.maximum(x - upper, 0), np.inf)
+        best = int(np.argmin(dist))
+        return best if dist[best] < 0.05 else None
+
+    def bin_text(self, index: int) -> str:
+        r = self.bins.iloc[index]
+        return (
+            f"Bin {index + 1} of {self._n_bins}: confidence {_fmt(r['lower'])}–{_fmt(r['upper'])} · "
+            f"{int(r['count']):,} examples · accuracy {_fmt(r['accuracy'])} "
+            f"(95% CI {_fmt(r['wilson_low'])}–{_fmt(r['wilson_high'])}) · mean confidence {_fmt(r['mean_confidence'])} · "
+            f"gap {_fmt(r['gap'])}"
+        )
+
+    def click_bin(self, index: int) -> None:
+        """What a click on bin ``index`` does: filter the table to it (again: clear that filter)."""
+        self.refresh()
+        key = (int(index), self._n_bins, self._strategy)
+        if self.state.filter.bin == key:
+            self.state.clear_filter("bin")
+        else:
+            self.state.update_filter(bin=key)
+
+    def bin_scene_pos(self, index: int):
+        """Scene position of the middle of bin ``index``'s bar (for tests and screenshots)."""
+        self.refresh()
+        r = self.bins.iloc[index]
+        y = r["accuracy"] / 2 if r["accuracy"] > 0.1 else 0.5
+        return self.plot.getViewBox().mapViewToScene(QPointF((r["lower"] + r["upper"]) / 2, y))
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        for plot in (self.plot, self.counts_plot):
+            pos = self._data_pos(plot, scene_pos)
+            if pos is not None:
+                index = self.bin_at(pos.x())
+                if index is not None:
+                    text = self.bin_text(index)
+                    self.readout.setText(text)
+                    QToolTip.showText(QCursor.pos(), text.replace(" · ", "\n"), self.graphics)
+                    return
+        QToolTip.hideText()
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.LeftButton:
+            return
+        for plot in (self.plot, self.counts_plot):
+            pos = self._data_pos(plot, event.scenePos())
+            if pos is not None:
+                index = self.bin_at(pos.x())
+                if index is not None:
+                    self.click_bin(index)
+                    event.accept()
+                return
+
+
+class ConfidencePlot(PlotPanel):
+    """Histogram of top-label confidence for correct and incorrect predictions."""
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.log_box = QCheckBox("Log scale")
+        self.log_box.setToolTip("Logarithmic count axis (makes the rarer incorrect predictions visible)")
+        self.controls.addWidget(self.log_box)
+        self.controls.addStretch(1)
+        hint = QLabel("Click a bar or drag the range to filter")
+        theme.set_muted(hint)
+        self.controls.addWidget(hint)
+        self.plot = self.graphics.addPlot()
+        self._style_plot(self.plot)
+        self.plot.setLabel("bottom", "Confidence (top-label probability)")
+        self.plot.setLabel("left", "Examples")
+        self.legend = self.plot.addLegend(offset=(10, 10))
+        self.right = pg.PlotCurveItem([0.0, 1.0], [0.0], stepMode="center", fillLevel=0, brush=_color(theme.CORRECT, 90), pen=pg.mkPen(theme.CORRECT, width=1.5), name="correct")
+        self.wrong = pg.PlotCurveItem([0.0, 1.0], [0.0], stepMode="center", fillLevel=0, brush=_color(theme.WRONG, 110), pen=pg.mkPen(theme.WRONG, width=1.5), name="incorrect")
+        self.plot.addItem(self.right)
+        self.plot.addItem(self.wrong)
+        self.legend.addItem(self.right, "correct (predicted = given)")
+        self.legend.addItem(self.wrong, "incorrect")
+        self.region = pg.LinearRegionItem(brush=_color(theme.SUGGESTED, 45), pen=pg.mkPen(theme.SUGGESTED, width=2))
+        self.region.setZValue(-10)
+        self.region.hide()
+        self.plot.addItem(self.region)
+        self.region.sigRegionChangeFinished.connect(self._on_region)
+        self.log_box.toggled.connect(self.invalidate)
+        self.hist = None
+
+    def _on_results(self, results) -> None:
+        self.hist = results.confidence_hist if results is not None else None
+        self.invalidate()
+
+    def _draw(self, *_):
+        self._on_filter(self.state.filter)
+        if self.hist is None:
+            self.right.setData([0, 1], [0])
+            self.wrong.setData([0, 1], [0])
+            return
+        edges, right, wrong = self.hist
+        log = self.log_box.isChecked()
+        f = (lambda c: np.log10(c + 1.0)) if log else (lambda c: c.astype(float))
+        self.right.setData(edges, f(right))
+        self.wrong.setData(edges, f(wrong))
+        self.plot.setLabel("left", "log10(examples + 1)" if log else "Examples")
+        self.plot.setXRange(edges[0], edges[-1], padding=0.02)
+        self.readout.setText(
+            f"{int(right.sum()):,} correct · {int(wrong.sum()):,} incorrect (top-label prediction vs the given label)"
+        )
+
+    def _on_filter(self, flt) -> None:
+        if flt.confidence is None:
+            self.region.hide()
+            return
+        self.region.blockSignals(True)
+        self.region.setRegion(flt.confidence)
+        self.region.blockSignals(False)
+        self.region.show()
+
+    def _on_region(self, *_):
+        lo, hi = self.region.getRegion()
+        self.state.update_filter(confidence=(round(float(lo), 4), round(float(hi), 4)))
+
+    def bar_at(self, x: float) -> int | None:
+        if self.hist is None:
+            return None
+        edges = self.hist[0]
+        if not edges[0] <= x <= edges[-1]:
+            return None
+        return int(min(np.searchsorted(edges, x, side="right") - 1, len(edges) - 2))
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        pos = self._data_pos(self.plot, scene_pos)
+        i = self.bar_at(pos.x()) if pos is not None else None
+        if i is None:
+            return
+        edges, right, wrong = self.hist
+        total = right[i] + wrong[i]
+        text = (
+            f"confidence {edges[i]:.3f}–{edges[i + 1]:.3f}: {int(right[i]):,} correct, {int(wrong[i]):,} incorrect"
+            + (f" ({wrong[i] / total:.1%} incorrect)" if total else "")
+        )
+        self.readout.setText(text)
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.LeftButton or event.isAccepted():
+            return
+        pos = self._data_pos(self.plot, event.scenePos())
+        i = self.bar_at(pos.x()) if pos is not None else None
+        if i is not None:
+            edges = self.hist[0]
+            rng = (float(edges[i]), float(edges[i + 1]))
+            if self.state.filter.confidence == rng:
+                self.state.clear_filter("confidence")
+            else:
+                self.state.update_filter(confidence=rng)
+
+
+class ConfusionPlot(PlotPanel):
+    """Heatmap of given label (rows) against predicted label, or cleanlab's noise matrix."""
+
+    MODES = (
+        ("Given × predicted: counts", "counts"),
+        ("Given × predicted: % of given", "row"),
+        ("Noise matrix P(given | true)", "noise"),
+    )
+
+    def __init__(self, state, parent=None):
+        super().__init__(state, parent)
+        self.mode_box = QComboBox()
+        for title, key in self.MODES:
+            self.mode_box.addItem(title, key)
+        self.mode_box.setToolTip(
+            "Counts: how often each given label meets each predicted label.\n"
+            "% of given: the same, as a share of the given label's examples.\n"
+            "Noise matrix: cleanlab's estimate of P(given label | true label); clicking filters given → suggested."
+        )
+        self.controls.addWidget(self.mode_box)
+        self.controls.addStretch(1)
+        hint = QLabel("Click a cell to filter")
+        theme.set_muted(hint)
+        self.controls.addWidget(hint)
+        self.plot = self.graphics.addPlot()
+        self._style_plot(self.plot)
+        self.plot.showGrid(x=False, y=False)
+        self.plot.invertY(True)
+        self.plot.setAspectLocked(False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.cell_labels = CellLabels()
+        self.plot.addItem(self.cell_labels)
+        self._sel = QGraphicsRectItem()
+        self._sel.setPen(QPen(QColor(theme.SUGGESTED), 0.08))
+        self._sel.hide()
+        self.plot.addItem(self._sel)
+        self.values = None
+        self.mode_box.currentIndexChanged.connect(self.invalidate)
+
+    @property
+    def mode(self) -> str:
+        return self.mode_box.currentData()
+
+    def _on_results(self, results) -> None:
+        self.invalidate()
+
+    def matrix(self) -> np.ndarray | None:
+        results = self.state.results
+        if results is None:
+            return None
+        if self.mode == "noise":
+            return np.asarray(results.report.audit.noise_matrix, dtype=float)
+        counts = results.confusion.astype(float)
+        if self.mode == "row":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
+        return counts
+
+    def _draw(self, *_):
+        self.values = m = self.matrix()
+        if m is None:
+            self.image.clear()
+            self.cell_labels.set_labels(0, [], np.zeros(0, bool), theme.plot_foreground())
+            return
+        k = m.shape[0]
+        off = ~np.eye(k, dtype=bool)
+        scale = m[off].max() if k > 1 and m[off].max() > 0 else max(m.max(), 1e-12)
+        norm = np.clip(m / scale, 0, 1) ** 0.5  # square root: small confusions stay visible
+        bg, fg, accent = theme.plot_background(), theme.plot_foreground(), QColor(theme.ACCENT)
+        cmap = pg.ColorMap([0.0, 0.55, 1.0], [bg, accent, QColor(theme.WRONG)])
+        rgba = cmap.map(norm.ravel(), mode="byte").reshape(k, k, 4)
+        diag = _color(fg, 40)
+        idx = np.arange(k)
+        rgba[idx, idx] = [diag.red(), diag.green(), diag.blue(), 255]
+        self.image.setImage(rgba, levels=None, autoLevels=False)
+        self.image.setRect(QRectF(0, 0, k, k))
+        self.plot.setXRange(0, k, padding=0.01)
+        self.plot.setYRange(0, k, padding=0.01)
+        names = self.state.results.class_names
+        step = max(1, math.ceil(k / 25))
+        ticks = [[(i + 0.5, _short(names[i])) for i in range(0, k, step)]]
+        self.plot.getAxis("bottom").setTicks(ticks)
+        self.plot.getAxis("left").setTicks(ticks)
+        noise = self.mode == "noise"
+        self.plot.setLabel("bottom", "True label (estimated)" if noise else "Predicted label")
+        self.plot.setLabel("left", "Given label")
+        if k <= 12:
+            texts = []
+            for i in range(k):
+                for j in range(k):
+                    v = m[i, j]
+                    if (not noise and v == 0) or (noise and v < 0.005):
+                        texts.append("·")
+                    else:
+                        texts.append(f"{v:.2f}" if noise else (f"{v:.0%}" if self.mode == "row" else f"{int(v):,}"))
+            light = (norm > 0.6) & ~np.eye(k, dtype=bool)  # dark cells get white text
+            self.cell_labels.set_labels(k, texts, light.ravel(), fg)
+        else:
+            self.cell_labels.set_labels(0, [], np.zeros(0, bool), fg)
+        self.plot.setTitle(
+            "Noise matrix: P(given | true), cleanlab" if noise else "Given × predicted (diagonal in grey)"
+        )
+        self.readout.setText("Colour scale: off-diagonal cells (square-root); the diagonal is grey")
+        self._on_filter(self.state.filter)
+
+    def _on_filter(self, flt) -> None:
+        pair = flt.given_suggested if self.mode == "noise" else flt.given_predicted
+        if pair is None or self.values is None:
+            self._sel.hide()
+            return
+        g, p = pair
+        self._sel.setRect(QRectF(p + 0.04, g + 0.04, 0.92, 0.92))
+        self._sel.show()
+
+    def cell_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """(given, other) of the cell at data coordinates (x, y)."""
+        if self.values is None:
+            return None
+        k = self.values.shape[0]
+        i, j = int(math.floor(y)), int(math.floor(x))
+        return (i, j) if 0 <= i < k and 0 <= j < k else None
+
+    def cell_text(self, i: int, j: int) -> str:
+        names = self.state.results.class_names
+        if self.mode == "noise":
+            return f"P(given {names[i]!r} | true {names[j]!r}) = {self.values[i, j]:.3f} (cleanlab estimate)"
+        counts = self.state.results.confusion
+        n_given = counts[i].sum()
+        share = f" ({counts[i, j] / n_given:.1%} of {names[i]!r})" if n_given else ""
+        return f"given {names[i]!r} → predicted {names[j]!r}: {int(counts[i, j]):,} examples{share}"
+
+    def click_cell(self, i: int, j: int) -> None:
+        """What a click on cell (given i, column j) does: filter to that pair (again: clear it)."""
+        if self.mode == "noise":
+            field, other = "given_suggested", "given_predicted"
+        else:
+            field, other = "given_predicted", "given_suggested"
+        if getattr(self.state.filter, field) == (i, j):
+            self.state.clear_filter(field)
+        else:
+            self.state.update_filter(**{field: (i, j), other: None})
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        pos = self._data_pos(self.plot, scene_pos)
+        cell = self.cell_at(pos.x(), pos.y()) if pos is not None else None
+        if cell is not None:
+            text = self.cell_text(*cell)
+            self.readout.setText(text)
+            QToolTip.showText(QCursor.pos(), text, self.graphics)
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.LeftButton:
+            return
+        pos = self._data_pos(self.plot, event.scenePos())
+        cell = self.cell_at(pos.x(), pos.y()) if pos is not None else None
+        if cell is not None:
+            self.click_cell(*cell)
+
+
+class CellLabels(pg.GraphicsObject):
+    """The numbers of a k x k heatmap, drawn in one paint call (a TextItem per cell is slow)."""
+
+    def __init__(self):
+        super().__init__()
+        self.k, self.texts, self.light, self.color = 0, [], np.zeros(0, bool), QColor()
+
+    def set_labels(self, k: int, texts: list[str], light: np.ndarray, color: QColor) -> None:
+        self.prepareGeometryChange()
+        self.k, self.texts, self.light, self.color = k, texts, light, QColor(color)
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.k, self.k)
+
+    def paint(self, p, *_args) -> None:
+        if not self.k:
+            return
+        tr = p.transform()
+        cell = tr.mapRect(QRectF(0, 0, 1, 1))
+        font = QFont(p.font())
+        font.setPointSizeF(max(6.0, min(9.5, abs(cell.height()) / 3.2)))
+        p.resetTransform()
+        p.setFont(font)
+        white = QColor(255, 255, 255)
+        for n, text in enumerate(self.texts):
+            i, j = divmod(n, self.k)
+            center = tr.map(QPointF(j + 0.5, i + 0.5))
+            p.setPen(white if self.light[n] else self.color)
+            p.drawText(QRectF(center.x() - 60, center.y() - 20, 120, 40), Qt.AlignCenter, text)
+        p.setTransform(tr)
+
+
+def _short(name: str, n: int = 12) -> str:
+    return name if len(name) <= n else name[: n - 1] + "…"

@@ -1,0 +1,104 @@
+"""Look and feel: light/dark palette that follows the system, stylesheet, icon, plot colours."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
+from PySide6.QtWidgets import QApplication, QWidget
+
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+
+#: Colours shared by the plots and the table (readable on light and dark backgrounds).
+ACCENT = "#3d6fe0"
+CORRECT = "#2f9e58"
+WRONG = "#d9482b"
+FLAGGED = "#d9482b"
+SUGGESTED = "#e07a1f"
+
+
+def app_icon() -> QIcon:
+    """The application icon (SVG, with the PNG as fallback)."""
+    icon = QIcon()
+    for name in ("labelaudit.svg", "labelaudit.png"):
+        path = RESOURCES / name
+        if path.exists():
+            icon.addFile(str(path))
+    return icon
+
+
+def is_dark() -> bool:
+    """True when the system asks for a dark colour scheme."""
+    hints = QGuiApplication.styleHints()
+    return hints.colorScheme() == Qt.ColorScheme.Dark
+
+
+def dark_palette() -> QPalette:
+    """A neutral dark palette for the Fusion style."""
+    p = QPalette()
+    window, base, text = QColor(37, 39, 43), QColor(28, 30, 33), QColor(226, 228, 232)
+    for group in (QPalette.Active, QPalette.Inactive):
+        p.setColor(group, QPalette.Window, window)
+        p.setColor(group, QPalette.WindowText, text)
+        p.setColor(group, QPalette.Base, base)
+        p.setColor(group, QPalette.AlternateBase, QColor(34, 36, 40))
+        p.setColor(group, QPalette.ToolTipBase, QColor(50, 52, 58))
+        p.setColor(group, QPalette.ToolTipText, text)
+        p.setColor(group, QPalette.Text, text)
+        p.setColor(group, QPalette.Button, QColor(48, 50, 56))
+        p.setColor(group, QPalette.ButtonText, text)
+        p.setColor(group, QPalette.BrightText, QColor(255, 90, 90))
+        p.setColor(group, QPalette.Highlight, QColor(61, 111, 224))
+        p.setColor(group, QPalette.HighlightedText, QColor(255, 255, 255))
+        p.setColor(group, QPalette.Link, QColor(120, 160, 255))
+        p.setColor(group, QPalette.PlaceholderText, QColor(150, 153, 160))
+        p.setColor(group, QPalette.Light, QColor(70, 73, 80))
+        p.setColor(group, QPalette.Midlight, QColor(58, 61, 67))
+        p.setColor(group, QPalette.Mid, QColor(80, 83, 90))
+        p.setColor(group, QPalette.Dark, QColor(20, 21, 24))
+    for role in (QPalette.WindowText, QPalette.Text, QPalette.ButtonText):
+        p.setColor(QPalette.Disabled, role, QColor(120, 123, 130))
+    p.setColor(QPalette.Disabled, QPalette.Base, base)
+    p.setColor(QPalette.Disabled, QPalette.Window, window)
+    p.setColor(QPalette.Disabled, QPalette.Button, QColor(44, 46, 51))
+    return p
+
+
+def light_palette() -> QPalette:
+    """Fusion's light palette with this app's highlight colour."""
+    p = QApplication.style().standardPalette()
+    p.setColor(QPalette.Highlight, QColor(61, 111, 224))
+    p.setColor(QPalette.HighlightedText, QColor(255, 255, 255))
+    return p
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion style, the palette of the system's colour scheme, the stylesheet, plot colours."""
+    app.setStyle("Fusion")
+    app.setPalette(dark_palette() if is_dark() else light_palette())
+    qss = RESOURCES / "style.qss"
+    if qss.exists():
+        app.setStyleSheet(qss.read_text(encoding="utf-8"))
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background=plot_background(), foreground=plot_foreground())
+
+
+def plot_background() -> QColor:
+    return QApplication.palette().color(QPalette.Base)
+
+
+def plot_foreground() -> QColor:
+    return QApplication.palette().color(QPalette.Text)
+
+
+def muted_color() -> QColor:
+    return QApplication.palette().color(QPalette.PlaceholderText)
+
+
+def set_muted(widget: QWidget) -> None:
+    """Draw a label's text in the palette's secondary (placeholder) colour."""
+    pal = widget.palette()
+    pal.setColor(QPalette.WindowText, muted_color())
+    widget.setPalette(pal)
