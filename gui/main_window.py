@@ -423,10 +423,10 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(STALL_TAIL_MS, self._stop_stall_meter)
 
     def _stop_stall_meter(self) -> None:
-        if self.running:
+        if self.running or not self.stall.running:
             return
         self.last_stall_ms = self.stall.stop()
-        text = f"Longest GUI stall during the run: {self.last_stall_ms:.0f} ms (run {self.last_run_s:.1f} s)"
+        text = f"Longest GUI stall during the run: {self.last_stall_ms:.0f} ms (run {self.last_run_s or 0:.1f} s)"
         log.info(text)
         self.status_label.setToolTip(self.status_label.text() + "\n" + text)
 
