@@ -139,6 +139,7 @@ class AuditSetupDialog(QDialog):
         self._base = config or AuditConfig()
         self._preview: dict | None = None
         self._loading = None
+        self._closed = False
 
         # -- data -------------------------------------------------------------
         self.data_path = PathField("Open dataset", DATA_FILTER, placeholder="csv, tsv, parquet, jsonl, .npy of labels")
@@ -331,7 +332,7 @@ class AuditSetupDialog(QDialog):
 
     def load_preview(self, path: str) -> None:
         """Read ``path`` in the background and show its first rows and detected columns."""
-        if not path:
+        if not path or self._closed:  # (a line edit losing focus as the dialog closes lands here)
             return
         self.note.setText(f"Reading {Path(path).name}…")
         self.preview_model.clear()
@@ -396,6 +397,11 @@ class AuditSetupDialog(QDialog):
         self.logits.setEnabled(key == "predictions")
 
     # -- closing --------------------------------------------------------------
+    def done(self, result: int) -> None:
+        self._closed = True  # a preview still being read is dropped when it arrives
+        self._loading = None
+        super().done(result)
+
     def _check(self) -> bool:
         problem = self.problem()
         if problem:
