@@ -12,8 +12,11 @@ Everything here is plain numpy/pyarrow and runs in any thread.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -155,20 +158,29 @@ class ExampleTable:
             index, n_bins, strategy = flt.bin
             m &= self.bins(n_bins, strategy) == index
         if flt.text:
-            m &= self.search(flt.text)
+            candidates = np.flatnonzero(m)
+            if len(candidates) == self.n:
+                m &= self.search(flt.text)
+            elif len(candidates):  # search only the rows the other criteria kept
+                m[candidates] = self.search(flt.text, candidates)
         return m
 
-    def search(self, text: str) -> np.ndarray:
-        """Rows whose text search columns contain ``text``, ignoring case (no regex);
-        a whole number also matches a numeric search column (an integer id) equal to it."""
+    def search(self, text: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """Which rows' text search columns contain ``text``, ignoring case (no regex);
+        a whole number also matches a numeric search column (an integer id) equal to it.
+
+        rows: the row indices to search (default all); returns a bool array of that length.
+        """
         needle = text.strip()
-        hit = np.zeros(self.n, dtype=bool)
+        hit = np.zeros(self.n if rows is None else len(rows), dtype=bool)
         for name in self.search_columns:
+            col = self.columns[name]
             if self.kind(name) == "text":
-                found = pc.match_substring(self.columns[name], needle, ignore_case=True)
-                hit |= pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+                if rows is not None:
+                    col = col.take(pa.array(rows))
+                hit |= _match(col, needle)
             elif re.fullmatch(r"[+-]?\d+", needle):
-                hit |= self.columns[name] == int(needle)
+                hit |= (col if rows is None else col[rows]) == int(needle)
         return hit
 
     # -- sorting --------------------------------------------------------------
@@ -225,6 +237,28 @@ class ExampleTable:
             return np.arange(self.n, dtype=np.int64) if mask is None else np.flatnonzero(mask).astype(np.int64)
         order = self.sort_order(sort, descending)
         return order if mask is None else order[mask[order]]
+
+
+def _match(col: pa.Array, needle: str, chunk: int = 1 << 17) -> np.ndarray:
+    """Case-insensitive literal substring match of every string, as a bool array.
+
+    Large arrays are split into chunks searched on a thread pool (pyarrow
+    releases the GIL), which scales with the cores.
+    """
+
+    def run(part: pa.Array) -> np.ndarray:
+        found = pc.match_substring(part, needle, ignore_case=True)
+        return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+    if len(col) <= 2 * chunk or (os.cpu_count() or 1) < 2:
+        return run(col)
+    parts = [col.slice(start, chunk) for start in range(0, len(col), chunk)]
+    return np.concatenate(list(_pool().map(run, parts)))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="table_filter")
 
 
 def _stable_argsort(values: np.ndarray) -> np.ndarray:

@@ -94,6 +94,7 @@ class FilterBar(QWidget):
         state.results_changed.connect(self._on_results)
         state.filter_changed.connect(self._sync)
         state.rows_changed.connect(self._update_count)
+        theme.style(self)
 
     @staticmethod
     def _spin(value: float) -> QDoubleSpinBox:
@@ -200,6 +201,7 @@ class NoticeBanner(QFrame):
         close.clicked.connect(self.hide)
         layout.addWidget(close)
         state.results_changed.connect(self.set_results)
+        theme.style(self)
         self.hide()
 
     def set_results(self, results) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer
 from PySide6.QtGui import QColor, QFontMetrics, QImageReader, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from . import theme
 
 TOP_K = 5
+UPDATE_DELAY_MS = 20
 
 
 class ProbabilityBars(QWidget):
@@ -147,9 +148,20 @@ class InspectorPanel(QScrollArea):
         layout.addStretch(1)
         self.setWidget(body)
         self._body = body
-        state.current_changed.connect(self.show_row)
-        state.results_changed.connect(lambda _r: self.show_row(-1))
+        theme.style(body)
+        # Selection changes are coalesced and shown a moment later: holding an arrow key in the
+        # table, or a run's results arriving, then costs one inspector update, painted on its own.
+        self._pending = -1
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(UPDATE_DELAY_MS)
+        self._timer.timeout.connect(lambda: self.show_row(self._pending))
+        state.current_changed.connect(self._schedule)
         self.show_row(-1)
+
+    def _schedule(self, row: int) -> None:
+        self._pending = row
+        self._timer.start()
 
     def show_row(self, row: int) -> None:
         results = self.state.results

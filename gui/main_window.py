@@ -197,6 +197,7 @@ class MainWindow(QMainWindow):
         spacer.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Preferred)
         tb.addWidget(spacer)
         tb.addWidget(self.data_label)
+        theme.style(tb)
 
     def _make_statusbar(self) -> None:
         sb = self.statusBar()

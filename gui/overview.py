@@ -93,6 +93,7 @@ class OverviewStrip(QWidget):
         theme.set_muted(self.model_label)
         layout.addWidget(self.model_label)
         state.results_changed.connect(self.set_results)
+        theme.style(self)
         self.set_results(None)
 
     def set_results(self, results) -> None:

@@ -42,7 +42,7 @@ from core.calibration import reliability_bins
 from . import theme
 
 STRATEGIES = (("Equal width", "equal_width"), ("Equal mass", "equal_mass"))
-DRAW_DELAY_MS = 40
+DRAW_DELAY_MS = 60
 
 
 def _color(hex_or_qcolor, alpha: int | None = None) -> QColor:

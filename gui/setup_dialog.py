@@ -242,6 +242,7 @@ class AuditSetupDialog(QDialog):
         self.run_button.clicked.connect(self._run)
         self.save_button.clicked.connect(self._save)
         self.buttons.rejected.connect(self.reject)
+        theme.style(self.buttons)
 
         layout = QVBoxLayout(self)
         layout.addWidget(data_box, 1)

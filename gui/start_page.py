@@ -149,6 +149,7 @@ class StartPage(QWidget):
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.recent.itemActivated.connect(lambda item: self.recent_requested.emit(item.data(Qt.UserRole)))
         self.recent.itemClicked.connect(lambda item: self.recent_requested.emit(item.data(Qt.UserRole)))
+        theme.style(self)
         self.show_idle([])
 
     def show_idle(self, recent: list[str]) -> None:

@@ -154,7 +154,7 @@ def test_linked_views_filters_sort_and_inspector(qtbot, window, text_data):
 
     # the inspector follows the selection: text, labels, why
     assert state.current_row == 7
-    assert "needle in a haystack" in ex.inspector.text.toPlainText()
+    qtbot.waitUntil(lambda: "needle in a haystack" in ex.inspector.text.toPlainText(), timeout=2_000)
     assert ex.inspector.given.text().count(CLASSES[report.labels[7]]) == 1
     state.clear_filter()
     assert ex.filter_bar.search.text() == ""
@@ -168,7 +168,7 @@ def test_linked_views_filters_sort_and_inspector(qtbot, window, text_data):
     # selecting a flagged row shows why it was flagged
     first_flagged = int(np.flatnonzero(ex_df.is_label_issue)[0])
     state.set_current(first_flagged)
-    assert ex.inspector.verdict.text() == "Likely label error"
+    qtbot.waitUntil(lambda: ex.inspector.verdict.text() == "Likely label error", timeout=2_000)
     assert "Label quality" in ex.inspector.why.text()
     cur = ex.table.selectionModel().currentIndex()
     assert model.row_of(cur.row()) == first_flagged
@@ -312,5 +312,5 @@ def test_demo_finds_the_planted_errors(qtbot, window, tmp_path, monkeypatch):
     flagged = report.examples["is_label_issue"].to_numpy(dtype=bool)
     assert (planted & flagged).sum() >= 0.5 * planted.sum()
     assert "planted_error" in window.explorer.model.columns
-    assert window.explorer.inspector.image.pixmap() is not None
+    qtbot.waitUntil(lambda: not window.explorer.inspector.image.pixmap().isNull(), timeout=2_000)
     assert window.last_stall_ms is None or window.last_stall_ms >= 0

@@ -1,0 +1,109 @@
+"""How long the GUI thread's event loop stalls while the app runs an audit.
+
+Opens the real main window (offscreen Qt platform, 1280x800), starts a run,
+and reads gui.worker.StallMeter: a 10 ms timer measuring how late each tick
+fires, from the click on Run until 300 ms after the results are painted.
+Target (issue 4): the longest stall <= 50 ms.
+
+Cases: the labelerrors test sets with their released predictions (cifar10,
+imdb), started after the app's start-up warm-up imports finished ("warm",
+the usual case: a person opens data, then clicks Run) and started at once
+("cold", like ``labelaudit gui DATA --run``); and the bundled demo (pixel
+probe on the digits) when --demo is given.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stall.py [--demo] [--shared ../shared]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def one_run(data_dir: str | None, warm: bool, demo: bool) -> None:
+    """Run one case in this process and print 'stall_ms run_s'."""
+    from PySide6.QtCore import QSettings, QTimer
+
+    from core.pipeline import AuditConfig
+    from gui.app import make_app, warm_up
+    from gui.main_window import MainWindow
+
+    app = make_app()
+    settings = QSettings(str(Path(os.environ.get("TMPDIR", "/tmp")) / "labelaudit-bench.ini"), QSettings.IniFormat)
+    w = MainWindow(settings)
+    w.resize(1280, 800)
+    w.show()
+    if warm:
+        warm_up()
+    if demo:
+        QTimer.singleShot(50, w.start_demo)
+    else:
+        d = Path(data_dir)
+        w.set_config(AuditConfig(data=str(d / "labels.npy"), pred_probs=str(d / "pred_probs.npy"), classes=str(d / "classes.txt")))
+        QTimer.singleShot(50, w.start_run)
+    deadline = time.perf_counter() + 600
+
+    def check():
+        if w.last_stall_ms is not None or w.last_error or time.perf_counter() > deadline:
+            app.quit()
+
+    timer = QTimer()
+    timer.timeout.connect(check)
+    timer.start(50)
+    app.exec()
+    if w.last_error:
+        print(f"error {w.last_error}")
+    else:
+        print(f"{w.last_stall_ms:.1f} {w.last_run_s:.2f} {w.report.summary['n_examples']}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shared", default=str(REPO.parent / "shared"), help="folder holding data/labelerrors")
+    ap.add_argument("--demo", action="store_true", help="also time the bundled demo (pixel probe)")
+    ap.add_argument("--child", nargs=3, metavar=("DATA", "WARM", "DEMO"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        data, warm, demo = args.child
+        one_run(None if data == "-" else data, warm == "1", demo == "1")
+        return 0
+
+    cases = []
+    for name in ("cifar10", "imdb"):
+        d = Path(args.shared) / "data" / "labelerrors" / name
+        if (d / "pred_probs.npy").exists():
+            cases += [(f"{name} predictions, warm", str(d), "1", "0"), (f"{name} predictions, cold", str(d), "0", "0")]
+    if args.demo:
+        cases.append(("demo (digits, pixel probe), cold", "-", "0", "1"))
+    if not cases:
+        print(f"no labelerrors data under {args.shared}; pass --shared or --demo")
+        return 2
+    print(f"{'case':<36} {'longest stall':>14} {'run':>8} {'examples':>9}")
+    worst = 0.0
+    for title, data, warm, demo in cases:  # each in a fresh process: imports are part of what is measured
+        out = subprocess.run([sys.executable, __file__, "--child", data, warm, demo], capture_output=True, text=True, env=os.environ)
+        line = next((ln for ln in out.stdout.splitlines() if ln and (ln[0].isdigit() or ln.startswith("error"))), "")
+        if not line or line.startswith("error"):
+            print(f"{title:<36} failed: {line or out.stderr.strip().splitlines()[-1:]}")
+            continue
+        stall, run_s, n = line.split()
+        worst = max(worst, float(stall))
+        print(f"{title:<36} {float(stall):11.0f} ms {float(run_s):7.2f}s {int(n):9,}")
+    try:
+        load = f", load average {os.getloadavg()[0]:.1f}"
+    except OSError:
+        load = ""
+    print(f"\nlongest stall {worst:.0f} ms (target 50 ms); {os.cpu_count()} CPUs{load}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
