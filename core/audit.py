@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .predictions import check_label_indices
 from .progress import RunContext
 
 
@@ -63,28 +64,9 @@ class AuditResult:
 
 
 def _check_inputs(labels, pred_probs) -> tuple[np.ndarray, np.ndarray]:
-    pred_probs = np.asarray(pred_probs)
-    if pred_probs.ndim != 2 or pred_probs.shape[1] < 1:
-        raise InputError(f"pred_probs: expected a 2-D array (examples x classes), got shape {pred_probs.shape}")
-    if not np.issubdtype(pred_probs.dtype, np.floating):
-        pred_probs = pred_probs.astype(np.float64)
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise InputError(f"labels: expected a 1-D array, got shape {labels.shape}")
-    if len(labels) != len(pred_probs):
-        raise InputError(f"labels: {len(labels)} labels but pred_probs has {len(pred_probs)} rows")
+    labels, pred_probs = check_label_indices(labels, pred_probs)
     if len(labels) == 0:
         raise InputError("labels: no examples to audit")
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.mod(labels, 1) == 0):
-            raise InputError("labels: labels must be integer class indices")
-    labels = labels.astype(np.int64, copy=False)
-    k = pred_probs.shape[1]
-    bad = np.flatnonzero((labels < 0) | (labels >= k))
-    if len(bad):
-        raise InputError(
-            f"labels: row {bad[0]} has label {labels[bad[0]]}, outside the {k} classes of pred_probs"
-        )
     return labels, pred_probs
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
+from .predictions import check_label_indices
 
 WILSON_Z = 1.959964
 NLL_CLIP = 1e-12
@@ -64,20 +65,7 @@ METRIC_HELP = {
 
 def _check_inputs(pred_probs, labels) -> tuple[np.ndarray, np.ndarray]:
     """pred_probs as a 2-D array and labels as int64, or InputError."""
-    pred_probs = np.asarray(pred_probs)
-    if pred_probs.ndim != 2 or pred_probs.shape[1] < 1:
-        raise InputError(f"pred_probs: expected a 2-D array (examples x classes), got shape {pred_probs.shape}")
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) != len(pred_probs):
-        raise InputError(f"labels: {labels.shape} labels do not match pred_probs with {len(pred_probs)} rows")
-    if len(labels) and not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.mod(labels, 1) == 0):
-            raise InputError("labels: labels must be integer class indices")
-    labels = labels.astype(np.int64, copy=False)
-    k = pred_probs.shape[1]
-    bad = np.flatnonzero((labels < 0) | (labels >= k))
-    if len(bad):
-        raise InputError(f"labels: row {bad[0]} has label {labels[bad[0]]}, outside the {k} classes of pred_probs")
+    labels, pred_probs = check_label_indices(labels, pred_probs)
     return pred_probs, labels
 
 

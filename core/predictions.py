@@ -260,3 +260,31 @@ def _is_list(pa, typ) -> bool:
 
 def _is_numeric(pa, typ) -> bool:
     return pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
+
+
+def check_label_indices(labels, pred_probs) -> tuple[np.ndarray, np.ndarray]:
+    """Check in-memory inputs of the audit and calibration functions.
+
+    labels: (n,) integer (or integral float) class indices; pred_probs: (n, k).
+    Returns (labels as int64, pred_probs as a floating 2-D array), or raises
+    InputError naming the first label outside the k classes.
+    """
+    pred_probs = np.asarray(pred_probs)
+    if pred_probs.ndim != 2 or pred_probs.shape[1] < 1:
+        raise InputError(f"pred_probs: expected a 2-D array (examples x classes), got shape {pred_probs.shape}")
+    if not np.issubdtype(pred_probs.dtype, np.floating):
+        pred_probs = pred_probs.astype(np.float64)
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise InputError(f"labels: expected a 1-D array, got shape {labels.shape}")
+    if len(labels) != len(pred_probs):
+        raise InputError(f"labels: {len(labels)} labels but pred_probs has {len(pred_probs)} rows")
+    if len(labels) and not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.mod(labels, 1) == 0):
+            raise InputError("labels: labels must be integer class indices")
+    labels = labels.astype(np.int64, copy=False)
+    k = pred_probs.shape[1]
+    bad = np.flatnonzero((labels < 0) | (labels >= k))
+    if len(bad):
+        raise InputError(f"labels: row {bad[0]} has label {labels[bad[0]]}, outside the {k} classes of pred_probs")
+    return labels, pred_probs
