@@ -38,7 +38,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
 from .predictions import check_label_indices
 
 WILSON_Z = 1.959964
