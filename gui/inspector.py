@@ -238,7 +238,7 @@ class InspectorPanel(QScrollArea):
             if pix.isNull():
                 self.image.setText(f"Cannot read the image\n{path}")
             else:
-                side = 220
+                side = 180
                 small = max(pix.width(), pix.height()) < 64  # e.g. 8x8 digits: keep the pixels crisp
                 mode = Qt.FastTransformation if small else Qt.SmoothTransformation
                 self.image.setPixmap(pix.scaled(side, side, Qt.KeepAspectRatio, mode))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -41,16 +43,19 @@ class MetricCard(QFrame):
         layout.setSpacing(0)
         self.value = QLabel("—")
         self.value.setObjectName("metricValue")
+        font = QFont(self.value.font())
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setWeight(QFont.DemiBold)
+        self.value.setFont(font)
         self.name = QLabel(name)
         self.name.setObjectName("metricName")
         theme.set_muted(self.name)
         layout.addWidget(self.value)
         layout.addWidget(self.name)
         self.setToolTip(f"<b>{name}</b><br>{help_text}")
-        # a fixed width: new values must not re-layout the window
-        self.value.ensurePolished()
-        width = max(self.value.fontMetrics().horizontalAdvance(sample), self.name.fontMetrics().horizontalAdvance(name))
-        self.setFixedWidth(width + 24)
+        # wide enough for typical values from the start, so results rarely re-layout the window
+        width = max(QFontMetrics(font).horizontalAdvance(sample), self.name.fontMetrics().horizontalAdvance(name))
+        self.setMinimumWidth(width + 22)
 
     def set_value(self, text: str) -> None:
         self.value.setText(text)
@@ -79,19 +84,18 @@ class OverviewStrip(QWidget):
         layout.setContentsMargins(6, 6, 6, 2)
         layout.setSpacing(6)
         self.cards: dict[str, MetricCard] = {}
-        samples = {"n_examples": "1,000,000", "n_classes": "1,000", "n_label_issues": "100,000 (10.0%)",
-                   "validated_found": "1,000 / 1,000"}
+        samples = {"n_examples": "100,000", "n_classes": "100", "n_label_issues": "9,999 (9.9%)",
+                   "validated_found": "999 / 999"}
         for key, name, help_text in self.CARDS:
             card = MetricCard(name, help_text, samples.get(key, "0.0000"))
             self.cards[key] = card
             layout.addWidget(card)
-        layout.addStretch(1)
-        self.model_label = QLabel()
-        self.model_label.setWordWrap(True)
+        self.model_label = ElidedLabel()
         self.model_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self.model_label.setMaximumWidth(260)
+        self.model_label.setMinimumWidth(120)
+        self.model_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         theme.set_muted(self.model_label)
-        layout.addWidget(self.model_label)
+        layout.addWidget(self.model_label, 1)
         state.results_changed.connect(self.set_results)
         theme.style(self)
         self.set_results(None)
@@ -120,6 +124,25 @@ class OverviewStrip(QWidget):
         device = s.get("device", "")
         self.model_label.setText(f"{s.get('model', '')}\n" + (f"on {device} · " if device not in ("", "none") else "") + f"{secs:.1f} s")
         self.model_label.setToolTip(f"Data: {s.get('data', '')}\nModel: {s.get('model', '')}\nDevice: {s.get('device', '')}")
+
+
+class ElidedLabel(QLabel):
+    """A label whose lines are cut with an ellipsis to its width (the full text stays in ``full_text``)."""
+
+    full_text = ""
+
+    def setText(self, text: str) -> None:
+        self.full_text = text
+        self._elide()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        fm = self.fontMetrics()
+        lines = [fm.elidedText(line, Qt.ElideMiddle, max(self.width() - 4, 20)) for line in self.full_text.splitlines()]
+        super().setText("\n".join(lines))
 
 
 class _Item(QTableWidgetItem):

@@ -198,7 +198,8 @@ class ReliabilityPlot(PlotPanel):
         self.plot.getAxis("bottom").setStyle(showValues=False)
         self.plot.setXRange(0, 1, padding=0.02)
         self.plot.setYRange(0, 1, padding=0.02)
-        self.counts_plot.getAxis("left").setWidth(self.plot.getAxis("left").width())
+        for p in (self.plot, self.counts_plot):  # the same width, so the two x axes line up
+            p.getAxis("left").setWidth(52)
         self.plot.addItem(pg.PlotCurveItem([0, 1], [0, 1], pen=pg.mkPen(theme.plot_foreground(), width=1, style=Qt.DashLine)))
         self._items: list = []
         self.bins = None
@@ -555,9 +556,10 @@ class ConfusionPlot(PlotPanel):
         bg, fg, accent = theme.plot_background(), theme.plot_foreground(), QColor(theme.ACCENT)
         cmap = pg.ColorMap([0.0, 0.55, 1.0], [bg, accent, QColor(theme.WRONG)])
         rgba = cmap.map(norm.ravel(), mode="byte").reshape(k, k, 4)
-        diag = _color(fg, 40)
+        # the diagonal (agreement) in a neutral grey between background and text colour
+        diag = [round(0.82 * a + 0.18 * b) for a, b in zip(bg.getRgb()[:3], fg.getRgb()[:3])]
         idx = np.arange(k)
-        rgba[idx, idx] = [diag.red(), diag.green(), diag.blue(), 255]
+        rgba[idx, idx] = [*diag, 255]
         self.image.setImage(rgba, levels=None, autoLevels=False)
         self.image.setRect(QRectF(0, 0, k, k))
         self.plot.setXRange(0, k, padding=0.01)
