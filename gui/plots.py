@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor, QFont, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
@@ -107,6 +107,25 @@ class PlotPanel(QWidget):
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self.refresh()
+
+    def changeEvent(self, event) -> None:
+        """Follow a light/dark switch of the system palette."""
+        super().changeEvent(event)
+        if event.type() == QEvent.PaletteChange:
+            self.apply_colors()
+            self.invalidate()
+
+    def apply_colors(self) -> None:
+        """Background, axes and titles in the current palette's colours."""
+        fg = theme.plot_foreground()
+        self.graphics.setBackground(theme.plot_background())
+        for item in self.graphics.ci.items:
+            if isinstance(item, pg.PlotItem):
+                for name in ("left", "bottom"):
+                    axis = item.getAxis(name)
+                    axis.setPen(fg)
+                    axis.setTextPen(fg)
+                item.titleLabel.setAttr("color", fg)
 
     @staticmethod
     def _style_plot(plot: pg.PlotItem) -> None:
@@ -200,7 +219,8 @@ class ReliabilityPlot(PlotPanel):
         self.plot.setYRange(0, 1, padding=0.02)
         for p in (self.plot, self.counts_plot):  # the same width, so the two x axes line up
             p.getAxis("left").setWidth(52)
-        self.plot.addItem(pg.PlotCurveItem([0, 1], [0, 1], pen=pg.mkPen(theme.plot_foreground(), width=1, style=Qt.DashLine)))
+        self.diagonal = pg.PlotCurveItem([0, 1], [0, 1])
+        self.plot.addItem(self.diagonal)
         self._items: list = []
         self.bins = None
         self._n_bins, self._strategy = 15, "equal_width"
@@ -257,6 +277,7 @@ class ReliabilityPlot(PlotPanel):
             self.readout.setText(" ")
             self.bins_changed.emit(None)
             return
+        self.diagonal.setPen(pg.mkPen(theme.plot_foreground(), width=1, style=Qt.DashLine))
         ok = bins["count"].to_numpy() > 0
         b = bins[ok]
         lower, upper = b["lower"].to_numpy(), b["upper"].to_numpy()
@@ -281,7 +302,7 @@ class ReliabilityPlot(PlotPanel):
         self._draw_selection()
         cal = self.state.report.calibration
         ece = cal.get("ece") if self._n_bins == 15 and self._strategy == "equal_width" else self._ece(bins)
-        self.plot.setTitle(f"Reliability · ECE {_fmt(ece)} · {self._n_bins} {self.strategy_box.currentText().lower()} bins")
+        self.plot.setTitle(f"ECE {_fmt(ece)}", size="10pt")
         self.readout.setText("Bars: accuracy per bin · red: gap to mean confidence · whiskers: 95% Wilson interval")
         self.bins_changed.emit(bins)
 
@@ -585,9 +606,7 @@ class ConfusionPlot(PlotPanel):
             self.cell_labels.set_labels(k, texts, light.ravel(), fg)
         else:
             self.cell_labels.set_labels(0, [], np.zeros(0, bool), fg)
-        self.plot.setTitle(
-            "Noise matrix: P(given | true), cleanlab" if noise else "Given × predicted (diagonal in grey)"
-        )
+        self.plot.setTitle("P(given | true), cleanlab" if noise else "Given × predicted", size="10pt")
         self.readout.setText("Colour scale: off-diagonal cells (square-root); the diagonal is grey")
         self._on_filter(self.state.filter)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import weakref
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -30,9 +32,11 @@ def app_icon() -> QIcon:
 
 
 def is_dark() -> bool:
-    """True when the system asks for a dark colour scheme."""
-    hints = QGuiApplication.styleHints()
-    return hints.colorScheme() == Qt.ColorScheme.Dark
+    """True when the system asks for a dark colour scheme ($LABELAUDIT_THEME=dark|light overrides it)."""
+    forced = os.environ.get("LABELAUDIT_THEME", "").lower()
+    if forced in ("dark", "light"):
+        return forced == "dark"
+    return QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark
 
 
 def dark_palette() -> QPalette:
@@ -74,10 +78,21 @@ def light_palette() -> QPalette:
     return p
 
 
+#: Widgets whose look derives from the palette at the time it was set (re-applied on a scheme change).
+_STYLED: "weakref.WeakSet[QWidget]" = weakref.WeakSet()
+_MUTED: "weakref.WeakSet[QWidget]" = weakref.WeakSet()
+
+
 def apply_theme(app: QApplication) -> None:
-    """Fusion style, the palette of the system's colour scheme, plot colours."""
+    """Fusion style, the palette of the system's colour scheme, plot colours; re-styles
+    the widgets styled so far (the stylesheet resolves palette colours when applied)."""
     app.setStyle("Fusion")
     app.setPalette(dark_palette() if is_dark() else light_palette())
+    for w in list(_STYLED):
+        w.setStyleSheet("")
+        w.setStyleSheet(stylesheet())
+    for w in list(_MUTED):
+        set_muted(w)
     import pyqtgraph as pg
 
     pg.setConfigOptions(antialias=True, background=plot_background(), foreground=plot_foreground())
@@ -99,6 +114,7 @@ def style(*widgets: QWidget) -> None:
     """
     for w in widgets:
         w.setStyleSheet(stylesheet())
+        _STYLED.add(w)
 
 
 def plot_background() -> QColor:
@@ -118,3 +134,4 @@ def set_muted(widget: QWidget) -> None:
     pal = widget.palette()
     pal.setColor(QPalette.WindowText, muted_color())
     widget.setPalette(pal)
+    _MUTED.add(widget)

@@ -8,7 +8,8 @@ the real main window at 1280x800 and saves:
 - confusion.png: the given x predicted heatmap with one cell clicked, the
   table filtered to that pair;
 - setup.png: the set-up dialog on the demo's labels.csv (preview, detected
-  columns, model picker).
+  columns, model picker);
+- dark.png: main.png's view after switching to the dark palette.
 
 Needs a display: without one it re-runs itself under ``xvfb-run`` (apt-get
 install xvfb). Usage: ``python scripts/screenshots.py [--out docs/screenshots]``.
@@ -55,6 +56,7 @@ def shoot(out: Path) -> list[Path]:
     import numpy as np
     from PySide6.QtCore import QSettings
 
+    from gui import theme
     from gui.app import fit_to_screen, make_app
     from gui.main_window import MainWindow
     from gui.setup_dialog import AuditSetupDialog
@@ -92,6 +94,20 @@ def shoot(out: Path) -> list[Path]:
     settle(app)
     saved.append(out / "confusion.png")
     window.grab().save(str(saved[-1]))
+
+    # the same view in the dark palette (as when the system switches to dark mode)
+    ex.plots.setCurrentWidget(ex.reliability)
+    window.selection.clear_filter()
+    if rows:
+        window.selection.set_current(rows[2] if len(rows) > 2 else rows[0])
+    os.environ["LABELAUDIT_THEME"] = "dark"
+    theme.apply_theme(app)
+    settle(app, 800)
+    saved.append(out / "dark.png")
+    window.grab().save(str(saved[-1]))
+    os.environ.pop("LABELAUDIT_THEME")
+    theme.apply_theme(app)
+    settle(app)
 
     # setup dialog on the demo data
     dlg = AuditSetupDialog(report.config, window)
