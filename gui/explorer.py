@@ -3,7 +3,9 @@ all linked through one :class:`gui.state.ResultsState`."""
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -14,6 +16,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QSplitter,
     QTableView,
@@ -277,6 +280,14 @@ class ExplorerPage(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(self.splitter, 1)
 
+        self.copy_action = QAction("Copy Row", self.table)
+        self.copy_action.setShortcut(QKeySequence.Copy)
+        self.copy_action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
+        self.copy_action.triggered.connect(self.copy_current_row)
+        self.table.addAction(self.copy_action)
+        self.table.setContextMenuPolicy(Qt.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+
         self.model.sort_requested.connect(state.set_sort)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         state.results_changed.connect(self._on_results)
@@ -341,6 +352,42 @@ class ExplorerPage(QWidget):
         view_row = self.model.view_row_of(row)
         if view_row >= 0:
             self._select_view_row(view_row)
+
+    def row_text(self, row: int) -> str:
+        """The shown columns of dataset row ``row`` as two tab-separated lines (headers, values)."""
+        results = self.state.results
+        view_row = self.model.view_row_of(row)
+        headers, values = [], []
+        for c, name in enumerate(self.model.columns):
+            headers.append(results.header(name)[0])
+            value = self.model.data(self.model.index(view_row, c), Qt.UserRole)
+            if isinstance(value, (int, np.integer)) and results.table.kind(name) == "label":
+                value = results.class_names[int(value)]
+            values.append("" if value is None else str(value).replace("\t", " ").replace("\n", " "))
+        return "\t".join(headers) + "\n" + "\t".join(values)
+
+    def copy_current_row(self) -> None:
+        row = self.state.current_row
+        if row >= 0 and self.model.view_row_of(row) >= 0:
+            QGuiApplication.clipboard().setText(self.row_text(row))
+
+    def _context_menu(self, pos) -> None:
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        row = self.model.row_of(index.row())
+        t, names = self.state.table, self.state.results.class_names
+        given, suggested, predicted = (int(t.columns[c][row]) for c in ("given_label", "suggested_label", "predicted_label"))
+        menu = QMenu(self.table)
+        menu.addAction(self.copy_action)
+        menu.addSeparator()
+        menu.addAction(f"Show Only Given '{names[given]}'", lambda: self.state.update_filter(given=given))
+        if suggested != given:
+            menu.addAction(f"Show Only '{names[given]}' → Suggested '{names[suggested]}'",
+                           lambda: self.state.update_filter(given_suggested=(given, suggested), given_predicted=None))
+        menu.addAction(f"Show Only '{names[given]}' → Predicted '{names[predicted]}'",
+                       lambda: self.state.update_filter(given_predicted=(given, predicted), given_suggested=None))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def current_plot(self):
         """The plot shown in the plots tab (None for the Classes view)."""

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QKeySequence
+from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtTest import QTest
 
 from core.calibration import bin_assignments, reliability_bins
@@ -172,6 +172,13 @@ def test_linked_views_filters_sort_and_inspector(qtbot, window, text_data):
     assert "Label quality" in ex.inspector.why.text()
     cur = ex.table.selectionModel().currentIndex()
     assert model.row_of(cur.row()) == first_flagged
+    # Ctrl+C on the table copies the row: headers, then values with class names
+    ex.table.setFocus()
+    ex.copy_action.trigger()
+    headers, values = QGuiApplication.clipboard().text().split("\n")
+    copied = dict(zip(headers.split("\t"), values.split("\t")))
+    assert copied["Row"] == str(first_flagged)
+    assert copied["Given"] == CLASSES[report.labels[first_flagged]]
 
     # the class view filters by given label
     ex.plots.setCurrentWidget(ex.classes)
