@@ -304,12 +304,18 @@ class ExplorerPage(QWidget):
             kind = results.table.kind(name)
             if name == "is_label_issue":
                 width = 30
-            elif kind == "text":
+            elif name == results.input_col:
                 width = 320
             else:
                 title = results.header(name)[0]
-                sample = max((results.class_names[:50] if kind == "label" else ["0.0000"]), key=len)
-                width = min(max(fm.horizontalAdvance(title), fm.horizontalAdvance(sample)) + 28, 160)
+                if kind == "label":
+                    samples = results.class_names[:50]
+                elif kind == "text":
+                    samples = [str(results.table.value(name, r) or "") for r in range(min(results.table.n, 20))]
+                else:
+                    samples = ["0.0000"]
+                sample = max(samples or [""], key=len)
+                width = min(max(fm.horizontalAdvance(title), fm.horizontalAdvance(sample)) + 28, 200)
             hh.resizeSection(i, width)
         # sort indicator without triggering a sort: the state already sorted by DEFAULT_SORT
         col = self.model.column_index(DEFAULT_SORT)
