@@ -222,6 +222,18 @@ class MainWindow(QMainWindow):
                 set_report(self.state.report)
         return index
 
+    def remove_tab(self, widget: QWidget) -> None:
+        """Take a tab added with :meth:`add_tab` out again (and disconnect its ``set_report``)."""
+        index = self.tabs.indexOf(widget)
+        if index > 0:  # index 0 is Explore
+            self.tabs.removeTab(index)
+            set_report = getattr(widget, "set_report", None)
+            if callable(set_report):
+                try:
+                    self.report_changed.disconnect(set_report)
+                except (RuntimeError, TypeError):
+                    pass
+
     @property
     def report(self):
         """The AuditReport shown now, or None."""

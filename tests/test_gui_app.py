@@ -188,6 +188,30 @@ def test_linked_views_filters_sort_and_inspector(qtbot, window, text_data):
     assert model.rowCount() == int((ex_df.given_label == 2).sum())
 
 
+def test_added_tabs_follow_the_report(qtbot, window, text_data):
+    from PySide6.QtWidgets import QWidget
+
+    class Tab(QWidget):
+        def __init__(self):
+            super().__init__()
+            self.reports = []
+
+        def set_report(self, report):
+            self.reports.append(report)
+
+    early = Tab()
+    assert window.add_tab(early, "Early") == 1
+    report = run_to_results(qtbot, window, config_for(text_data))
+    late = Tab()
+    window.add_tab(late, "Late")
+    assert early.reports == [None, report] and late.reports == [report]
+    assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Explore", "Early", "Late"]
+    window.remove_tab(early)
+    window.start_run()
+    qtbot.waitUntil(lambda: window.report is not None, timeout=60_000)
+    assert len(early.reports) == 2 and late.reports[-2] is None and late.reports[-1] is window.report
+
+
 def test_cancel_mid_run_shows_no_result(qtbot, window, text_data):
     started = []
 
