@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QSpinBox,
+    QStackedWidget,
     QToolTip,
     QVBoxLayout,
     QWidget,
@@ -80,7 +81,15 @@ class PlotPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(self.controls)
-        layout.addWidget(self.graphics, 1)
+        # the plot appears once it has something to show (an empty plot would cost a paint for nothing)
+        self.placeholder = QLabel("The plot appears here once an audit has run.")
+        self.placeholder.setAlignment(Qt.AlignCenter)
+        theme.set_muted(self.placeholder)
+        self.view_stack = QStackedWidget()
+        self.view_stack.addWidget(self.placeholder)
+        self.view_stack.addWidget(self.graphics)
+        self.view_stack.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
+        layout.addWidget(self.view_stack, 1)
         layout.addWidget(self.readout)
         scene = self.graphics.scene()
         scene.sigMouseMoved.connect(self._on_mouse_moved)
@@ -103,6 +112,8 @@ class PlotPanel(QWidget):
         if self._dirty:
             self._dirty = False
             self._draw()
+            has = self.state.results is not None
+            self.view_stack.setCurrentWidget(self.graphics if has else self.placeholder)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
