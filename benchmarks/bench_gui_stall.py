@@ -6,10 +6,11 @@ fires, from the click on Run until 300 ms after the results are painted.
 Target (issue 4): the longest stall <= 50 ms.
 
 Cases: the labelerrors test sets with their released predictions (cifar10,
-imdb), started after the app's start-up warm-up imports finished ("warm",
-the usual case: a person opens data, then clicks Run) and started at once
-("cold", like ``labelaudit gui DATA --run``); and the bundled demo (pixel
-probe on the digits) when --demo is given.
+imdb) and, with --demo, the bundled demo (pixel probe on the digits). Each
+starts the way the app does: with ``--run`` or for the demo, the imports the
+run needs happen behind the splash screen before the window shows
+(gui.app.imports_for); "no warm-up" skips that, so the run's own imports
+stall the GUI thread (C-extension imports hold the GIL).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stall.py [--demo] [--shared ../shared]
 """
@@ -33,21 +34,23 @@ def one_run(data_dir: str | None, warm: bool, demo: bool) -> None:
     from PySide6.QtCore import QSettings, QTimer
 
     from core.pipeline import AuditConfig
-    from gui.app import make_app, warm_up
+    from gui.app import imports_for, make_app, warm_up
     from gui.main_window import MainWindow
 
     app = make_app()
+    config = None if demo else AuditConfig(
+        data=str(Path(data_dir) / "labels.npy"), pred_probs=str(Path(data_dir) / "pred_probs.npy"),
+        classes=str(Path(data_dir) / "classes.txt"))
+    if warm:
+        warm_up(imports_for(config, demo))
     settings = QSettings(str(Path(os.environ.get("TMPDIR", "/tmp")) / "labelaudit-bench.ini"), QSettings.IniFormat)
     w = MainWindow(settings)
     w.resize(1280, 800)
     w.show()
-    if warm:
-        warm_up()
     if demo:
         QTimer.singleShot(50, w.start_demo)
     else:
-        d = Path(data_dir)
-        w.set_config(AuditConfig(data=str(d / "labels.npy"), pred_probs=str(d / "pred_probs.npy"), classes=str(d / "classes.txt")))
+        w.set_config(config)
         QTimer.singleShot(50, w.start_run)
     deadline = time.perf_counter() + 600
 
@@ -80,9 +83,9 @@ def main(argv=None) -> int:
     for name in ("cifar10", "imdb"):
         d = Path(args.shared) / "data" / "labelerrors" / name
         if (d / "pred_probs.npy").exists():
-            cases += [(f"{name} predictions, warm", str(d), "1", "0"), (f"{name} predictions, cold", str(d), "0", "0")]
+            cases += [(f"{name} predictions", str(d), "1", "0"), (f"{name} predictions, no warm-up", str(d), "0", "0")]
     if args.demo:
-        cases.append(("demo (digits, pixel probe), cold", "-", "0", "1"))
+        cases += [("demo (digits, pixel probe)", "-", "1", "1"), ("demo, no warm-up", "-", "0", "1")]
     if not cases:
         print(f"no labelerrors data under {args.shared}; pass --shared or --demo")
         return 2
@@ -95,13 +98,14 @@ def main(argv=None) -> int:
             print(f"{title:<36} failed: {line or out.stderr.strip().splitlines()[-1:]}")
             continue
         stall, run_s, n = line.split()
-        worst = max(worst, float(stall))
+        if "no warm-up" not in title:  # the way the app starts runs
+            worst = max(worst, float(stall))
         print(f"{title:<36} {float(stall):11.0f} ms {float(run_s):7.2f}s {int(n):9,}")
     try:
         load = f", load average {os.getloadavg()[0]:.1f}"
     except OSError:
         load = ""
-    print(f"\nlongest stall {worst:.0f} ms (target 50 ms); {os.cpu_count()} CPUs{load}")
+    print(f"\nlongest stall as the app starts runs: {worst:.0f} ms (target 50 ms); {os.cpu_count()} CPUs{load}")
     return 0
 
 

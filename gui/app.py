@@ -31,21 +31,52 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-#: Imported on the thread pool once the window shows, so that a run does not pay for
-#: them: importing C extensions holds the GIL and would stall the GUI thread mid-run.
+#: What every run imports. Importing a C extension holds the GIL for up to a few hundred
+#: milliseconds, which would stall the GUI thread if it happened mid-run: these are imported
+#: on the thread pool as soon as the window shows, or behind a splash screen before it
+#: shows when the app starts a run at once (``--run``, the demo).
 WARM_IMPORTS = ("core.pipeline", "core.data", "core.predictions", "core.audit", "core.calibration",
                 "core.export", "cleanlab.filter", "sklearn.linear_model")
+#: Also needed by a model run (scoring, data-issue checks) and by the demo.
+MODEL_IMPORTS = ("core.scoring.registry", "core.scoring.probe", "core.scoring.data_issues",
+                 "cleanlab.datalab.internal.issue_manager.duplicate", "sklearn.model_selection",
+                 "threadpoolctl", "PIL.Image")
+TEXT_MODEL_IMPORTS = ("torch", "transformers")
+DEMO_IMPORTS = ("core.demo", "sklearn.datasets")
 
 
-def warm_up() -> None:
-    """Import what every run needs (call off the GUI thread)."""
+def warm_up(names=WARM_IMPORTS) -> None:
+    """Import ``names`` (skipping any that are not installed)."""
     import importlib
 
-    for name in WARM_IMPORTS:
+    for name in names:
         try:
             importlib.import_module(name)
         except ImportError:
             pass
+
+
+def imports_for(config, demo: bool) -> tuple[str, ...]:
+    """The modules the run about to start will import."""
+    if demo:
+        return WARM_IMPORTS + MODEL_IMPORTS + DEMO_IMPORTS
+    if config is not None and not (config.pred_probs or config.logits):
+        return WARM_IMPORTS + MODEL_IMPORTS + TEXT_MODEL_IMPORTS
+    return WARM_IMPORTS
+
+
+def warm_up_behind_splash(app, names) -> None:
+    """Import ``names`` while a splash screen with the icon says so."""
+    from PySide6.QtGui import QPixmap
+    from PySide6.QtWidgets import QSplashScreen
+
+    pix = QPixmap(str(theme.RESOURCES / "labelaudit.png"))
+    splash = QSplashScreen(pix.scaled(192, 192, Qt.KeepAspectRatio, Qt.SmoothTransformation) if not pix.isNull() else pix)
+    splash.showMessage("Loading the audit engine…", Qt.AlignBottom | Qt.AlignHCenter)
+    splash.show()
+    app.processEvents()
+    warm_up(names)
+    splash.close()
 
 
 def fit_to_screen(window) -> None:
@@ -72,14 +103,18 @@ def run_gui(config=None, *, run: bool = False, demo: bool = False) -> int:
     if os.environ.get("LABELAUDIT_DEBUG"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     app = make_app()
+    starts_run = demo or (config is not None and run)
+    if starts_run:
+        warm_up_behind_splash(app, imports_for(config, demo))
     from .main_window import MainWindow
 
     window = MainWindow()
     fit_to_screen(window)
     window.show()
-    from .worker import run_in_pool
+    if not starts_run:
+        from .worker import run_in_pool
 
-    run_in_pool(warm_up, lambda _r: None)
+        run_in_pool(warm_up, lambda _r: None)
     if demo:
         QTimer.singleShot(0, window.start_demo)
     elif config is not None:
