@@ -212,6 +212,23 @@ def test_added_tabs_follow_the_report(qtbot, window, text_data):
     assert len(early.reports) == 2 and late.reports[-2] is None and late.reports[-1] is window.report
 
 
+def test_big_tables_sort_uncached_columns_off_the_gui_thread(qtbot, window, text_data, monkeypatch):
+    import gui.state
+
+    report = run_to_results(qtbot, window, config_for(text_data))
+    monkeypatch.setattr(gui.state, "ASYNC_SORT_ROWS", 10)  # treat this table as big
+    busy = []
+    window.selection.busy.connect(busy.append)
+    model = window.explorer.model
+    col = model.column_index("text")
+    model.sort(col, Qt.AscendingOrder)
+    assert busy and busy[0].startswith("Sorting 300 examples by Text")
+    qtbot.waitUntil(lambda: busy[-1] == "", timeout=10_000)
+    texts = [report.examples["text"][model.row_of(r)] for r in range(model.rowCount())]
+    assert texts == sorted(texts)
+    assert "flagged" in window.status_label.text()  # back to the results summary
+
+
 def test_cancel_mid_run_shows_no_result(qtbot, window, text_data):
     started = []
 
