@@ -161,8 +161,11 @@ def run_audit(config: AuditConfig, ctx: RunContext | None = None) -> AuditReport
         score = scorer.score(dataset, ctx)
         from .predictions import check_pred_probs
 
+        # A model's float32 softmax misses 1 by rounding only: normalise it quietly
+        # (check_pred_probs announces renormalisation, which is news for files only).
+        probs = np.asarray(score.pred_probs, dtype=np.float64)
         pred_probs = check_pred_probs(
-            score.pred_probs,
+            probs / probs.sum(axis=1, keepdims=True),
             source=f"model {score.model}",
             n_examples=dataset.n,
             n_classes=dataset.n_classes,
