@@ -41,7 +41,9 @@ WARM_IMPORTS = ("core.pipeline", "core.data", "core.predictions", "core.audit", 
 MODEL_IMPORTS = ("core.scoring.registry", "core.scoring.probe", "core.scoring.data_issues",
                  "cleanlab.datalab.internal.issue_manager.duplicate", "sklearn.model_selection",
                  "threadpoolctl", "PIL.Image")
-TEXT_MODEL_IMPORTS = ("torch", "transformers")
+TEXT_MODEL_IMPORTS = ("torch", "transformers", "transformers.modeling_utils", "accelerate",
+                      "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
+                      "transformers.models.bert.modeling_bert")
 DEMO_IMPORTS = ("core.demo", "sklearn.datasets")
 
 
