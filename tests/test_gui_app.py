@@ -6,12 +6,12 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtTest import QTest
 
 from core.calibration import bin_assignments, reliability_bins
-from core.errors import Cancelled, InputError
+from core.errors import InputError
 from core.export import flagged_table
 from core.pipeline import AuditConfig, run_audit
 from gui.main_window import MainWindow
