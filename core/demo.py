@@ -8,21 +8,15 @@ so a user can watch the planted errors being found.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .paths import cache_dir
 from .pipeline import AuditConfig
 
 FLIP_RATE = 0.05
 SEED = 7
-
-
-def cache_dir() -> Path:
-    """labelaudit's cache folder: $LABELAUDIT_CACHE, else ~/.cache/labelaudit."""
-    env = os.environ.get("LABELAUDIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "labelaudit"
 
 
 def planted_labels(y: np.ndarray, n_classes: int, rate: float = FLIP_RATE, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 #: Columns that hold class indices (shown and sorted by class name).
-LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "corrected_label", "guessed_label")
+LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "decided_label", "corrected_label", "guessed_label")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,17 @@ class ExampleTable:
             else:
                 columns[name] = _to_strings(s)
         return cls(columns, class_names, search_columns=tuple(search_columns))
+
+    def set_column(self, name: str, values) -> None:
+        """Add or replace column ``name`` (numpy array, or strings as pyarrow) and forget its sort orders."""
+        if len(values) != self.n:
+            raise ValueError(f"column {name!r} has {len(values)} values, the table {self.n} rows")
+        if not isinstance(values, (np.ndarray, pa.Array, pa.ChunkedArray)):
+            values = _to_strings(pd.Series(values, dtype=object))
+        with self._lock:
+            self.columns[name] = values
+            for key in [k for k in self._orders if k[0] == name]:
+                del self._orders[key]
 
     # -- what is in a column --------------------------------------------------
     @property

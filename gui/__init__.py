@@ -5,5 +5,3 @@ worker thread (gui.worker), filtering and sorting in core.table_filter, the
 plots draw what core.calibration and core.audit return. Start it with
 :func:`gui.app.run_gui`.
 """
-
-from . import _pyside_fix  # noqa: E402,F401  (guards every Qt use in this package; see the module)

@@ -253,7 +253,7 @@ class BenchmarkTab(QWidget):
         self._running = True
         self.run_button.setEnabled(False)
         self.status.setText(f"Scoring {len(models)} models on original and corrected labels…")
-        run_in_pool(job, self._on_done, lambda reason, details="": self._fail(reason))
+        run_in_pool(job, self._on_done, lambda reason, details="": self._fail(reason), owner=self)
 
     def _on_done(self, table) -> None:
         self._running = False

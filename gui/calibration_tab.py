@@ -312,7 +312,7 @@ class CalibrationTab(QWidget):
 
         self._applying = True
         self._start_job(f"Recalibrating ({self.method_box.currentText().lower()}, {folds}-fold cross-fitting)…")
-        run_in_pool(job, done, failed)
+        run_in_pool(job, done, failed, owner=self)
 
     # -- computing --------------------------------------------------------------
     def _compute_views(self) -> None:
@@ -349,7 +349,7 @@ class CalibrationTab(QWidget):
             self._fill_table()
 
         self._start_job("Computing calibration metrics…")
-        run_in_pool(job, done, self._on_failed)
+        run_in_pool(job, done, self._on_failed, owner=self)
 
     def _compute_self_knowledge(self) -> None:
         score = getattr(self.report, "score", None)
@@ -380,7 +380,7 @@ class CalibrationTab(QWidget):
             self._show_self_knowledge()
 
         self._start_job("Computing self-knowledge…")
-        run_in_pool(job, done, self._on_failed)
+        run_in_pool(job, done, self._on_failed, owner=self)
 
     # -- drawing ----------------------------------------------------------------
     def _bin_words(self) -> str:

@@ -31,7 +31,7 @@ from core.pipeline import AuditConfig
 
 from . import theme
 from .explorer import ExplorerPage
-from .results import DEFAULT_SORT
+from .results import DEFAULT_SORT, prepare_results
 from .setup_dialog import DATA_FILTER, AuditSetupDialog
 from .start_page import StartPage
 from .state import ResultsState
@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self.state.busy.connect(self._on_busy)
         self.state.rows_changed.connect(self._update_actions)
         self.explorer.plots.currentChanged.connect(self._update_actions)
+        self._add_lab_tabs()
         sp.show_idle(self.recent_files())
         self._update_actions()
         self.set_status("Open a dataset (Ctrl+O) or try the demo.")
@@ -157,7 +158,7 @@ class MainWindow(QMainWindow):
 
     def _make_menus(self) -> None:
         m = self.menuBar()
-        f = m.addMenu("&File")
+        f = self.file_menu = m.addMenu("&File")
         f.addActions([self.open_action, self.open_folder_action])
         self.recent_menu = f.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -209,6 +210,45 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         sb.addWidget(self.status_label, 1)
         sb.addPermanentWidget(self.progress)
+
+    def _add_lab_tabs(self) -> None:
+        """The Calibration, Benchmark and Review tabs (the last via the project controller)."""
+        from .benchmark_tab import BenchmarkTab
+        from .calibration_tab import CalibrationTab
+        from .project_controller import ProjectController
+
+        self.calibration_tab = CalibrationTab()
+        self.calibration_tab.recalibrated.connect(self.apply_recalibration)
+        self.calibration_tab.busy.connect(self.set_status)
+        self.calibration_tab.failed.connect(self.show_error)
+        self.add_tab(self.calibration_tab, "Calibration")
+        self.benchmark_tab = BenchmarkTab()
+        self.benchmark_tab.failed.connect(self.show_error)
+        self.add_tab(self.benchmark_tab, "Benchmark")
+        self.projects = ProjectController(self)
+
+    def apply_recalibration(self, result) -> None:
+        """Show a cross-fitted recalibration: the table gains its confidences, the overview its before/after."""
+        report = self.state.report
+        if report is None or len(result.pred_probs) != len(report.examples):
+            return
+        report.recalibration = result
+        report.examples["confidence_recalibrated"] = result.pred_probs.max(axis=1)
+        report.summary["recalibration"] = result.to_summary()
+        self.set_status(f"Recalibrating the table with {result.method}…")
+        run_in_pool(lambda: prepare_results(report), lambda results: self.show_loaded(
+            results, f"Recalibrated ({result.method}, cross-fitted): ECE {result.ece_before:.4f} → "
+                     f"{result.ece_after:.4f}, NLL {result.nll_before:.4f} → {result.nll_after:.4f}"),
+            self.show_error, owner=self)
+
+    def show_loaded(self, results, message: str) -> None:
+        """Show results prepared elsewhere (an opened project, a recalibration) without a run."""
+        self.config = results.report.config
+        self.stack.setCurrentWidget(self.tabs)
+        self.state.set_results(results, sort=(DEFAULT_SORT, False))
+        self.report_changed.emit(results.report)
+        self.set_status(message)
+        self._update_actions()
 
     # -- public API for tabs --------------------------------------------------
     def add_tab(self, widget: QWidget, title: str) -> int:
@@ -351,7 +391,7 @@ class MainWindow(QMainWindow):
 
         from core.demo import make_demo
 
-        run_in_pool(make_demo, made, failed)
+        run_in_pool(make_demo, made, failed, owner=self)
 
     # -- running --------------------------------------------------------------
     def start_run(self) -> bool:
@@ -531,7 +571,7 @@ class MainWindow(QMainWindow):
         self.set_status(f"Writing outputs to {folder}…")
         run_in_pool(lambda: write_outputs(report, folder),
                     lambda paths: self.set_status(f"Wrote {', '.join(p.name for p in paths.values())} to {folder}"),
-                    self.show_error)
+                    self.show_error, owner=self)
 
     def export_plot(self, path: str | None = None, fmt: str = "png") -> Path | None:
         """Save the plot shown in the Explore tab as PNG or SVG."""

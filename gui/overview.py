@@ -122,7 +122,12 @@ class OverviewStrip(QWidget):
             self.cards["validated_found"].hide()
         secs = sum(v for k, v in s.get("timings_s", {}).items() if not k.startswith("score_"))
         device = s.get("device", "")
-        self.model_label.setText(f"{s.get('model', '')}\n" + (f"on {device} · " if device not in ("", "none") else "") + f"{secs:.1f} s")
+        second = (f"on {device} · " if device not in ("", "none") else "") + f"{secs:.1f} s"
+        recal = s.get("recalibration")
+        if recal:
+            second = (f"recalibrated ({recal['method']}, out-of-sample): ECE {_num(recal['ece_before'])} → "
+                      f"{_num(recal['ece_after'])}, NLL {_num(recal['nll_before'])} → {_num(recal['nll_after'])}")
+        self.model_label.setText(f"{s.get('model', '')}\n{second}")
         self.model_label.setToolTip(f"Data: {s.get('data', '')}\nModel: {s.get('model', '')}\nDevice: {s.get('device', '')}")
 
 

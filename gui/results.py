@@ -33,6 +33,8 @@ COLUMN_INFO = {
     "given_label": ("Given", "The label in the data."),
     "suggested_label": ("Suggested", "The label confident learning suggests (the predicted label for flagged examples)."),
     "predicted_label": ("Predicted", "The model's top-probability class."),
+    "decided_label": ("Decided", "The label a reviewer decided (Review tab or imported validation); — when undecided or excluded."),
+    "decision": ("Decision", "The review decision that counts: keep, accept, relabel, exclude or unsure."),
     "label_quality": ("Label quality", "The model's probability of the given label (cleanlab self-confidence); low = likely wrong."),
     "confidence": ("Confidence", "The model's top-label probability."),
     "given_label_prob": ("P(given)", "The model's probability of the given label."),
@@ -45,7 +47,10 @@ COLUMN_INFO = {
     "confidence_recalibrated": ("Recalibrated conf.", "Top-label confidence after recalibration (out-of-sample)."),
 }
 #: Shown first, in this order, when present.
-LEADING = ("is_label_issue", "row", "id", "given_label", "suggested_label", "predicted_label", "label_quality", "confidence")
+LEADING = ("is_label_issue", "row", "id", "given_label", "suggested_label", "decided_label", "decision", "predicted_label",
+           "label_quality", "confidence")
+#: Review columns, filled from the project's decisions (gui.project_controller).
+DECISION_COLUMNS = ("decided_label", "decision")
 
 
 @dataclass
@@ -103,10 +108,12 @@ def prepare_results(report: AuditReport) -> Results:
     """Build the view arrays of ``report`` (heavy: run it in the worker thread)."""
     dataset = report.dataset
     examples = report.examples
-    frame = examples
-    extra = _extra_columns(dataset, examples)
+    # review columns start empty; gui.project_controller fills them from the project's decisions
+    frame = examples.assign(decided_label=np.full(len(examples), -1, dtype=np.int64),
+                            decision=pd.Series(np.full(len(examples), None, dtype=object), dtype=object))
+    extra = _extra_columns(dataset, frame)
     if extra:
-        frame = pd.concat([examples, dataset.table[extra].reset_index(drop=True)], axis=1)
+        frame = pd.concat([frame, dataset.table[extra].reset_index(drop=True)], axis=1)
     in_col = input_column(dataset)
     table = ExampleTable.from_frame(frame, report.class_names, search_columns=tuple(c for c in (in_col, "id") if c))
 

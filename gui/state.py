@@ -117,7 +117,7 @@ class ResultsState(QObject):
                     self.busy.emit("")
                     self._set_rows(rows)
 
-            run_in_pool(lambda: table.view(flt, column, descending), done, lambda *_: self.busy.emit(""))
+            run_in_pool(lambda: table.view(flt, column, descending), done, lambda *_: self.busy.emit(""), owner=self)
             return
         self._set_rows(table.view(flt, column, descending))
 

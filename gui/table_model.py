@@ -82,6 +82,15 @@ class ExamplesModel(QAbstractTableModel):
         ]
         self.endResetModel()
 
+    def refresh_columns(self, names) -> None:
+        """Re-read columns ``names`` from the table (after ExampleTable.set_column) and repaint them."""
+        for name in names:
+            c = self.column_index(name)
+            if c >= 0 and self.table is not None:
+                self._arrays[c] = self.table.columns[name]
+                self._kinds[c] = self.table.kind(name)
+                self.dataChanged.emit(self.index(0, c), self.index(max(len(self.rows) - 1, 0), c))
+
     def set_rows(self, rows: np.ndarray) -> None:
         self.beginResetModel()
         self.rows = rows

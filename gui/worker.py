@@ -112,9 +112,13 @@ class FunctionWorker(QRunnable):
             self.signals.done.emit(result)
 
 
-def run_in_pool(fn: Callable[[], object], on_done: Callable, on_failed: Callable | None = None) -> FunctionWorker:
+def run_in_pool(fn: Callable[[], object], on_done: Callable, on_failed: Callable | None = None, *,
+                owner: QObject | None = None) -> FunctionWorker:
     """Start ``fn`` on the thread pool and call ``on_done(result)`` / ``on_failed(reason, details)``
-    on the GUI thread when it ends."""
+    on the GUI thread when it ends. When ``owner`` (a widget) is deleted first, neither is called."""
+    if owner is not None:
+        on_done = _while_alive(owner, on_done)
+        on_failed = _while_alive(owner, on_failed) if on_failed is not None else None
     worker = FunctionWorker(fn)
     FunctionWorker._alive.add(worker)  # kept until its result is delivered on the GUI thread
 
@@ -128,6 +132,17 @@ def run_in_pool(fn: Callable[[], object], on_done: Callable, on_failed: Callable
     worker.signals.failed.connect(release, Qt.QueuedConnection)
     QThreadPool.globalInstance().start(worker)
     return worker
+
+
+def _while_alive(owner: QObject, fn: Callable) -> Callable:
+    """``fn`` that does nothing once ``owner``'s C++ object is gone."""
+    from shiboken6 import isValid
+
+    def call(*args):
+        if isValid(owner):
+            fn(*args)
+
+    return call
 
 
 class StallMeter(QObject):

@@ -1,6 +1,7 @@
 """Shared fixtures: where the released labelerrors data lives, offline settings."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,8 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# autosaved projects, embeddings and the demo go to a throwaway cache, not the user's
+os.environ.setdefault("LABELAUDIT_CACHE", tempfile.mkdtemp(prefix="labelaudit-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,14 +16,14 @@ from typing import Iterable
 
 import numpy as np
 
+from ..paths import cache_dir as labelaudit_cache
+
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".onnx")
 
 
 def cache_dir() -> Path:
     """The embeddings cache folder (not created here)."""
-    root = os.environ.get("LABELAUDIT_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "labelaudit"
-    return base / "embeddings"
+    return labelaudit_cache() / "embeddings"
 
 
 def model_fingerprint(folder: str | Path) -> str:

@@ -1,0 +1,300 @@
+"""The project beside the results: every run lives in a ``.labelaudit`` project.
+
+Each finished run is saved at once into an autosaved project in the cache
+folder (``core.paths.cache_dir()/projects``) until the user saves it elsewhere
+(File > Save Project As), so no review decision is ever held only in memory.
+The controller hosts the Review tab (:class:`gui.review_panel.ReviewPanel`),
+fills the table's Decided and Decision columns from the project, and adds the
+File menu's project actions: open, save as, import human validation, export
+the cleanset and the decisions log. All computation is in ``core.project`` and
+``core.cleanset``; project files are written off the GUI thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
+
+from core.paths import cache_dir
+
+from .results import DECISION_COLUMNS, prepare_results
+from .worker import run_in_pool
+
+PROJECT_FILTER = "labelaudit projects (*.labelaudit);;All files (*)"
+REVIEWS_FILTER = "Human validation (*.json *.csv);;All files (*)"
+CLEANSET_FILTER = "CSV (*.csv);;Parquet (*.parquet)"
+
+
+def autosave_path(report) -> Path:
+    """Where a new run's project is autosaved: the cache folder, named after the data and the time."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(str(report.dataset.source)).stem) or "data"
+    return cache_dir() / "projects" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.labelaudit"
+
+
+class ProjectController(QObject):
+    """Keeps ``window``'s results in a project and hosts the Review tab.
+
+    project_changed(Project | None) is emitted when the current project changes.
+    """
+
+    project_changed = Signal(object)
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.project = None
+        self.panel = None
+        self._opened = None  # (project, report) opened from a file, about to be shown
+        self._report = None  # the report the current project holds
+        self._links: list = []
+        self._make_actions()
+        window.report_changed.connect(self._on_report)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.close_project)
+
+    # -- menu -----------------------------------------------------------------
+    def _make_actions(self) -> None:
+        w = self.window
+        self.open_action = w._action("Open &Project…", lambda: self.open_project(), "Ctrl+Shift+O",
+                                     "Open a .labelaudit project: its results and every review decision")
+        self.save_as_action = w._action("Save Project &As…", lambda: self.save_project_as(), "Ctrl+Shift+S",
+                                        "Keep this project (results and decisions) under a name of your choice")
+        self.import_action = w._action("&Import Human Validation…", lambda: self.import_validation(), None,
+                                       "Add a labelerrors mturk.json or a row,label,verdict CSV as decisions by a named reviewer")
+        self.cleanset_action = w._action("Export &Cleanset…", lambda: self.export_cleanset(), None,
+                                         "The original table plus a corrected-label column (CSV or Parquet)")
+        self.decisions_action = w._action("Export &Decisions Log…", lambda: self.export_decisions(), None,
+                                          "Every review decision: reviewer, time, before, after, note (CSV)")
+        menu = w.file_menu
+        menu.insertAction(w.demo_action, self.open_action)
+        menu.insertSeparator(w.export_action)
+        menu.insertActions(w.export_action, [self.save_as_action, self.import_action, self.cleanset_action,
+                                             self.decisions_action])
+        menu.insertSeparator(w.export_action)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        has = self.project is not None
+        for a in (self.save_as_action, self.import_action, self.cleanset_action, self.decisions_action):
+            a.setEnabled(has)
+
+    # -- following the window's results -----------------------------------------
+    def _on_report(self, report) -> None:
+        if report is not None and report is self._report:
+            return  # the same results shown again (after a recalibration): keep project and panel
+        self._report = report
+        self._remove_panel()
+        if report is None:
+            self.close_project()
+            return
+        if self._opened is not None and self._opened[1] is report:
+            project, self._opened = self._opened[0], None
+            self._attach(project, report)
+            return
+        self.close_project()
+        path = autosave_path(report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.window.set_status(f"Saving the results into the project {path.name}…")
+
+        def create():
+            from core.project import Project
+
+            return Project.create_from_report(path, report, overwrite=True)
+
+        def created(project):
+            if self.window.report is report:
+                self._attach(project, report)
+                self.window.set_status(f"Results kept in {path} (File > Save Project As… to keep it elsewhere)")
+            else:  # another run finished meanwhile
+                project.close()
+
+        run_in_pool(create, created, self.window.show_error, owner=self.window)
+
+    def _attach(self, project, report) -> None:
+        from .review_panel import ReviewPanel
+
+        self.project = project
+        panel = ReviewPanel(project, report.examples, report.class_names, pred_probs=report.pred_probs,
+                            dataset=report.dataset)
+        self.panel = panel
+        self.window.add_tab(panel, "Review")
+        state = self.window.selection
+        self._links = [
+            (state.rows_changed, self._review_view),
+            (state.current_changed, panel.show_row),
+            (panel.currentRowChanged, state.set_current),
+            (panel.decisionsChanged, self.refresh_decisions),
+        ]
+        for signal, slot in self._links:
+            signal.connect(slot)
+        self._review_view(state.rows)
+        self.refresh_decisions()
+        self._update_actions()
+        self.project_changed.emit(project)
+
+    def _review_view(self, rows) -> None:
+        """Review the flagged rows of the table's current view, in its order (worst first by default)."""
+        results = self.window.selection.results
+        if self.panel is None or results is None:
+            return
+        rows = np.asarray(rows, dtype=np.int64)
+        flagged = results.table.columns["is_label_issue"][rows]
+        self.panel.set_rows(rows[flagged].tolist())
+
+    def refresh_decisions(self, *_rows) -> None:
+        """Copy the project's current decisions into the table's Decided and Decision columns."""
+        results = self.window.selection.results
+        if self.project is None or results is None:
+            return
+        cols = self.project.decision_columns()
+        results.table.set_column("decided_label", cols["decided_label"].to_numpy(dtype=np.int64))
+        results.table.set_column("decision", cols["decision"].tolist())
+        self.window.explorer.model.refresh_columns(DECISION_COLUMNS)
+
+    def _remove_panel(self) -> None:
+        for signal, slot in self._links:
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        self._links = []
+        if self.panel is not None:
+            self.window.remove_tab(self.panel)
+            self.panel.deleteLater()
+            self.panel = None
+
+    def close_project(self) -> None:
+        if self.project is not None:
+            self.project.close()
+            self.project = None
+            self.project_changed.emit(None)
+        self._update_actions()
+
+    # -- File menu actions ----------------------------------------------------
+    def open_project(self, path: str | None = None) -> None:
+        """Open a project and show its saved results and decisions (loaded off the GUI thread)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self.window, "Open project", str(Path.home()), PROJECT_FILTER)
+            if not path:
+                return
+        self.window.set_status(f"Opening {Path(path).name}…")
+
+        def load():
+            from core.project import Project
+
+            project = Project.open(path)
+            try:
+                report = project.load_report()
+                return project, report, prepare_results(report), project.dataset_status()
+            except Exception:
+                project.close()
+                raise
+
+        def loaded(result):
+            project, report, results, status = result
+            self._opened = (project, report)
+            self.window.show_loaded(results, f"Opened {Path(path).name}: {self._progress_text(project)}")
+            if status in ("changed", "missing"):
+                what = "has changed on disk" if status == "changed" else "is no longer where it was"
+                self.window.show_error(
+                    f"The dataset {report.dataset.source} {what} since this project was saved: "
+                    "the results and decisions shown are the saved ones.")
+
+        run_in_pool(load, loaded, self.window.show_error, owner=self.window)
+
+    def save_project_as(self, path: str | None = None) -> Path | None:
+        if self.project is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", str(Path.home() / "audit.labelaudit"),
+                                                  PROJECT_FILTER)
+            if not path:
+                return None
+        path = Path(path)
+        if path.suffix != ".labelaudit":
+            path = path.with_suffix(path.suffix + ".labelaudit")
+        self.project.save_as(path)
+        self.window.set_status(f"Project saved as {path}; decisions are now written there as you make them.")
+        return path
+
+    def import_validation(self, path: str | None = None, reviewer: str | None = None) -> int | None:
+        """Add human validation as decisions by ``reviewer``; returns how many were imported."""
+        if self.project is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self.window, "Import human validation", str(Path.home()),
+                                                  REVIEWS_FILTER)
+            if not path:
+                return None
+        if reviewer is None:
+            reviewer, ok = QInputDialog.getText(self.window, "Reviewer", "Name these decisions by reviewer:",
+                                                text="mturk")
+            if not ok or not reviewer.strip():
+                return None
+        try:
+            n = self.project.import_reviews(path, reviewer=reviewer.strip())
+        except Exception as err:  # InputError names the file and entry
+            from .worker import one_line
+
+            self.window.show_error(one_line(err))
+            return None
+        self.refresh_decisions()
+        if self.panel is not None:
+            self.panel.refresh()
+        counts = self.project.review_counts()["reviewers"].get(reviewer.strip(), {})
+        self.window.set_status(
+            f"Imported {n:,} decisions by {reviewer}: {counts.get('not_kept', 0):,} say the given label is wrong; "
+            f"{counts.get('decided_flagged', 0):,} of them are on flagged examples.")
+        return n
+
+    def export_cleanset(self, path: str | None = None, drop_excluded: bool | None = None) -> Path | None:
+        if self.project is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export cleanset", str(Path.home() / "cleanset.csv"),
+                                                  CLEANSET_FILTER)
+            if not path:
+                return None
+        if drop_excluded is None:
+            answer = QMessageBox.question(
+                self.window, "Excluded examples", "Drop the excluded examples from the cleanset?\n"
+                "(No keeps them, marked in the decision column.)")
+            drop_excluded = answer == QMessageBox.Yes
+        from core.cleanset import export_cleanset
+
+        return self._export(lambda: export_cleanset(self.project, path, drop_excluded=drop_excluded), "cleanset")
+
+    def export_decisions(self, path: str | None = None) -> Path | None:
+        if self.project is None:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self.window, "Export decisions log",
+                                                  str(Path.home() / "decisions.csv"), "CSV (*.csv)")
+            if not path:
+                return None
+        from core.cleanset import export_decisions
+
+        return self._export(lambda: export_decisions(self.project, path), "decisions log")
+
+    def _export(self, write, what: str) -> Path | None:
+        try:
+            written = Path(write())
+        except Exception as err:
+            from .worker import one_line
+
+            self.window.show_error(one_line(err))
+            return None
+        self.window.set_status(f"Wrote the {what} to {written}")
+        return written
+
+    @staticmethod
+    def _progress_text(project) -> str:
+        counts = project.review_counts()
+        return f"reviewed {counts['reviewed_flagged']:,} / {counts['n_flagged']:,} flagged examples"
