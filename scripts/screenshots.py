@@ -9,7 +9,9 @@ the real main window at 1280x800 and saves:
   table filtered to that pair;
 - setup.png: the set-up dialog on the demo's labels.csv (preview, detected
   columns, model picker);
-- dark.png: main.png's view after switching to the dark palette.
+- dark.png: main.png's view after switching to the dark palette;
+- review.png: the Review tab (keyboard review of the flagged examples);
+- calibration.png: the Calibration tab after cross-fitted temperature scaling.
 
 Needs a display: without one it re-runs itself under ``xvfb-run`` (apt-get
 install xvfb). Usage: ``python scripts/screenshots.py [--out docs/screenshots]``.
@@ -108,6 +110,28 @@ def shoot(out: Path) -> list[Path]:
     os.environ.pop("LABELAUDIT_THEME")
     theme.apply_theme(app)
     settle(app)
+
+    # review: the Review tab on the project every run is kept in
+    def tab(title):
+        titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+        return window.tabs.widget(titles.index(title)) if title in titles else None
+
+    wait_until(app, lambda: tab("Review") is not None, 60)
+    window.tabs.setCurrentWidget(tab("Review"))
+    settle(app)
+    saved.append(out / "review.png")
+    window.grab().save(str(saved[-1]))
+
+    # calibration: cross-fitted temperature scaling, before and after
+    cal = window.calibration_tab
+    window.tabs.setCurrentWidget(cal)
+    cal.method_box.setCurrentIndex(cal.method_box.findData("temperature"))
+    cal.apply()
+    wait_until(app, lambda: cal.after_rows is not None, 120)
+    settle(app, 800)
+    saved.append(out / "calibration.png")
+    window.grab().save(str(saved[-1]))
+    window.tabs.setCurrentWidget(window.explorer)
 
     # setup dialog on the demo data
     dlg = AuditSetupDialog(report.config, window)
