@@ -1,0 +1,207 @@
+"""Causal-LM scorer: packed scoring equals the naive loop, modes, progress, cancel, and the real SmolLM2.
+
+Mechanics run on a tiny randomly initialised Llama saved with the real SmolLM2
+tokenizer; correctness checks use the bundled SmolLM2-135M-Instruct (loaded once).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data import Dataset, load_dataset
+from core.errors import Cancelled, InputError
+from core.progress import RunContext
+from core.scoring import llm
+from core.scoring.llm import LLMScorer
+
+
+@pytest.fixture(scope="module")
+def smollm():
+    """(model, tokenizer) of the bundled SmolLM2, loaded once (cached in core.scoring.llm)."""
+    import torch
+
+    model, tok, name = llm.load_causal_lm(None, device=torch.device("cpu"), dtype=torch.float32)
+    assert name == "SmolLM2-135M-Instruct (GGUF)"
+    return model, tok
+
+
+@pytest.fixture(scope="module")
+def tiny(smollm, tmp_path_factory):
+    """A folder with a 2-layer random Llama that shares SmolLM2's tokenizer."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    _, tok = smollm
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         tie_word_embeddings=True)
+    folder = tmp_path_factory.mktemp("tiny_llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _dataset(tmp_path, frame: pd.DataFrame, name="data.csv", **kw) -> Dataset:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return load_dataset(path, **kw)
+
+
+def _tiny_model(folder):
+    import torch
+
+    return llm.load_causal_lm(folder, device=torch.device("cpu"), dtype=torch.float32)
+
+
+TEXTS = ["short one", "a somewhat longer text about the stock market and interest rates today",
+         "goal!", "the striker scored twice and the team won the league", "rain", "new phone released",
+         "x " * 40, "talks between the two governments"]
+
+
+def test_packed_scores_equal_the_naive_loop(tiny):
+    import torch
+
+    model, tok, _ = _tiny_model(tiny)
+    prompts = [f"Text: {t}\nCategory:" for t in TEXTS]
+    # ragged: rows with 2..4 options of 1..4 tokens
+    options = [[" World", " Sports", " Business and money", " Sci/Tech"][: 2 + i % 3] for i in range(len(prompts))]
+    p_ids, o_ids = llm.encode_options(tok, prompts, options)
+    naive = llm.naive_option_logprobs(model, p_ids, o_ids, device=torch.device("cpu"))
+    for batch_size in (None, 3):
+        packed, n_tok, hidden = llm.option_logprobs(model, p_ids, o_ids, device=torch.device("cpu"),
+                                                    ctx=RunContext(), batch_size=batch_size)
+        assert np.array_equal(np.isnan(packed), np.isnan(naive))
+        np.testing.assert_allclose(packed, naive, atol=1e-4, equal_nan=True)
+        np.testing.assert_allclose(llm.options_to_probs(packed, n_tok), llm.options_to_probs(naive, n_tok),
+                                   atol=1e-4)
+        assert hidden.shape == (len(prompts), 32) and hidden.dtype == np.float32
+    assert n_tok[2, 2] == len(tok(" and money", add_special_tokens=False)["input_ids"]) + 1
+
+
+def test_classes_mode_progress_is_monotone_and_complete(tiny, tmp_path):
+    ds = _dataset(tmp_path, pd.DataFrame({"text": TEXTS, "label": ["World", "Sports"] * 4}))
+    events = []
+    ctx = RunContext(on_progress=events.append, min_interval_s=0)
+    res = LLMScorer(tiny, device="cpu", batch_size=2).score(ds, ctx)
+    assert res.pred_probs.shape == (8, 2) and np.allclose(res.pred_probs.sum(1), 1)
+    assert res.embeddings.shape == (8, 32) and res.extra["mode"] == "classes"
+    assert res.model == tiny.name and res.device == "cpu" and res.in_sample is False
+    done = [e.done for e in events if e.stage == "scoring"]
+    assert done == sorted(done) and done[-1] == events[-1].total == 8 + 3  # + 3 content-free rows
+    assert res.extra["llm_correct"].shape == (8,)
+
+
+def test_cancel_mid_run_raises_promptly(tiny, tmp_path):
+    ds = _dataset(tmp_path, pd.DataFrame({"text": TEXTS * 4, "label": ["World", "Sports"] * 16}))
+    ctx = RunContext(min_interval_s=0)
+    seen = []
+
+    def on_progress(event):
+        seen.append(event.done)
+        if event.done > 0:
+            ctx.cancel()
+
+    ctx.on_progress = on_progress
+    with pytest.raises(Cancelled):
+        LLMScorer(tiny, device="cpu", batch_size=2).score(ds, ctx)
+    assert max(seen) == 2  # stopped right after the first batch
+
+
+@pytest.mark.parametrize("layout", ["json", "pipes", "columns", "letters"])
+def test_multiple_choice_layouts_and_answers(tiny, tmp_path, layout):
+    opts = [["Paris", "Banana", "Ocean"], ["Cat", "Cow", "Fish"], ["Green", "Red", "Blue"], ["1", "2", "3"]]
+    frame = pd.DataFrame({"question": ["Capital of France?", "Says moo?", "Sky colour?", "One plus one?"]})
+    if layout == "json":
+        frame["options"], frame["label"] = [json.dumps(o) for o in opts], [0, 1, 2, 1]
+    elif layout == "pipes":
+        frame["choices"], frame["label"] = [" | ".join(o) for o in opts], [1, 2, 3, 2]  # 1-based (3 occurs)
+    else:
+        names = ["option_a", "option_b", "option_c"] if layout == "columns" else ["A", "B", "C"]
+        for j, c in enumerate(names):
+            frame[c] = [o[j] for o in opts]
+        frame["label"] = ["A", "B", "C", "B"]
+    ds = _dataset(tmp_path, frame)
+    res = LLMScorer(tiny, device="cpu").score(ds, RunContext())
+    assert res.extra["mode"] == "multiple_choice"
+    assert res.pred_probs.shape == (4, 3) and np.allclose(res.pred_probs.sum(1), 1)
+    # the labelled answers are options 0, 1, 2, 1 in every layout
+    expected = res.pred_probs.argmax(1) == np.array([0, 1, 2, 1])
+    assert np.array_equal(res.extra["llm_correct"], expected)
+
+
+def test_shuffle_options_reports_position_bias(tiny, tmp_path):
+    frame = pd.DataFrame({"question": [f"Question {i}?" for i in range(6)],
+                          "options": ["alpha|beta|gamma|delta"] * 6, "answer": list("ABCDAB")})
+    ds = _dataset(tmp_path, frame, label_col="answer")
+    res = LLMScorer(tiny, device="cpu", shuffle_options=True).score(ds, RunContext())
+    assert 0.0 <= res.extra["position_bias"] <= 1.0 and 0.0 <= res.extra["order_consistency"] <= 1.0
+    assert res.extra["position_bias"] + res.extra["order_consistency"] <= 1.0
+    assert len(res.extra["position_mass"]) == 4 and abs(sum(res.extra["position_mass"]) - 1) < 1e-6
+    assert res.pred_probs.shape == (6, 4) and res.embeddings.shape == (6, 32)
+
+
+def test_p_true_columns_follow_class_order(tiny, tmp_path):
+    frame = pd.DataFrame({"question": ["Capital of France?"] * 4, "proposed_answer": ["Paris", "Rome"] * 2,
+                          "label": ["yes", "no", "yes", "no"]})
+    ds = _dataset(tmp_path, frame)
+    assert ds.class_names == ["no", "yes"]
+    res = LLMScorer(tiny, device="cpu").score(ds, RunContext())
+    assert res.extra["mode"] == "p_true"
+    np.testing.assert_allclose(res.pred_probs[:, 1], res.extra["p_true"])
+    assert list(res.extra["llm_correct"]) == [True, False, True, False]
+
+
+def test_user_mistakes_name_the_row_or_column(tiny, tmp_path):
+    bad_options = pd.DataFrame({"question": ["q1", "q2"], "options": ['["a", "b"]', "only one"], "label": [0, 1]})
+    with pytest.raises(InputError, match=r"row 1: column 'options' needs at least 2"):
+        LLMScorer(tiny, device="cpu").score(_dataset(tmp_path, bad_options), RunContext())
+    not_bool = pd.DataFrame({"question": ["q1", "q2"], "proposed_answer": ["a", "b"], "label": ["cat", "dog"]})
+    with pytest.raises(InputError, match="label column 'label': must say whether the proposed answer is correct"):
+        LLMScorer(tiny, device="cpu").score(_dataset(tmp_path, not_bool, "b.csv"), RunContext())
+    with pytest.raises(InputError, match="not a causal language model folder"):
+        llm.resolve_causal_lm(tmp_path)
+    with pytest.raises(InputError, match=r"must use \{text\}"):
+        LLMScorer(tiny, device="cpu", prompt="Category of {question}:").score(
+            _dataset(tmp_path, pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]}), "c.csv"), RunContext())
+
+
+# ----------------------------------------------------------------------------- the real SmolLM2
+
+
+def test_smollm_puts_the_obvious_option_first(smollm, tmp_path):
+    frame = pd.DataFrame({
+        "question": ["What is the capital of France?", "What do bees make?", "What is the opposite of hot?"],
+        "option_a": ["Paris", "Honey", "Tall"], "option_b": ["Banana", "Glass", "Cold"], "label": ["A", "A", "B"]})
+    res = LLMScorer(device="cpu").score(_dataset(tmp_path, frame), RunContext())
+    assert res.model == "SmolLM2-135M-Instruct (GGUF)"
+    assert list(res.pred_probs.argmax(1)) == [0, 0, 1]
+    assert res.extra["llm_correct"].all()
+
+
+def test_smollm_sentiment_zero_shot(smollm, tmp_path):
+    texts = ["I loved this movie, it was wonderful.", "A boring, pointless waste of two hours.",
+             "Highly recommended, a real gem.", "I hated this movie, it was awful."]
+    ds = _dataset(tmp_path, pd.DataFrame({"text": texts, "label": ["positive", "negative", "positive", "negative"]}))
+    notices = []
+    res = LLMScorer(device="cpu").score(ds, RunContext(on_notice=notices.append))
+    assert list(res.pred_probs.argmax(1)) == [1, 0, 1, 0]
+    assert any("P(IK) skipped" in n for n in notices)  # all four right: nothing to learn
+
+
+def test_smollm_p_true_and_p_ik(smollm, tmp_path):
+    frame = pd.DataFrame({
+        "question": ["Who wrote Hamlet?"] * 2 + ["How many legs does a dog have?"] * 2
+        + ["What is the capital of Japan?"] * 2,
+        "answer": ["William Shakespeare", "Albert Einstein", "Four", "Ten", "Tokyo", "London"],
+        "is_correct": [True, False] * 3})
+    ds = _dataset(tmp_path, frame, label_col="is_correct")
+    res = LLMScorer(device="cpu", folds=2).score(ds, RunContext())
+    p_true = res.extra["p_true"]
+    assert p_true[0] > p_true[1]  # Shakespeare over Einstein (the 135M model is near chance on most)
+    assert res.extra["p_ik"].shape == (6,) and ((res.extra["p_ik"] >= 0) & (res.extra["p_ik"] <= 1)).all()
+    assert res.embeddings.shape == (6, 576) and res.embeddings.dtype == np.float32
