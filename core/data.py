@@ -508,6 +508,8 @@ def _is_missing(v) -> bool:
 def _encode_labels(col: pd.Series, source: str, name: str, class_list, classes_source):
     """Return (int64 indices, class names) for a label column; see the module docstring."""
     col = col.reset_index(drop=True)
+    if ptypes.is_bool_dtype(col):  # True/False labels keep their names (classes "False", "True")
+        col = col.astype(object).map(lambda v: v if _is_missing(v) else str(bool(v)))
     missing = col.isna().to_numpy().copy()
     strings = None
     if not (ptypes.is_numeric_dtype(col) or ptypes.is_bool_dtype(col)):

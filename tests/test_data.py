@@ -318,3 +318,11 @@ def test_image_folder_errors(tmp_path):
     root = make_images(tmp_path / "imgs", {"cat": 1, "dog": 1})
     msg = error(load_dataset, root, classes=["cat"])
     assert msg.startswith(f"{root}: row 1: folder 'dog' (dog/im0.png) is not one of the classes")
+
+
+def test_true_false_labels_keep_their_names(tmp_path):
+    path = tmp_path / "checks.csv"
+    path.write_text("question,proposed_answer,label\nq1,a,True\nq2,b,False\nq3,c,True\n")
+    ds = load_dataset(path)
+    assert ds.class_names == ["False", "True"]
+    assert ds.labels.tolist() == [1, 0, 1]
