@@ -106,7 +106,10 @@ class ProjectController(QObject):
         def create():
             from core.project import Project
 
-            return Project.create_from_report(path, report, overwrite=True)
+            project = Project.create_from_report(path, report, overwrite=True)
+            if report.config.reviews:  # --reviews: the human validation shows as its own reviewer
+                project.import_reviews(report.config.reviews, reviewer=Path(report.config.reviews).stem)
+            return project
 
         def created(project):
             if self.window.report is report:

@@ -102,3 +102,17 @@ def test_import_validation_and_recalibrate(qtbot, tmp_path, text_data):  # noqa:
     assert shown == pytest.approx(report.recalibration.pred_probs[r0].max(), abs=1e-4)
     assert "recalibrated (temperature" in window.explorer.overview.model_label.full_text
     assert review_tab(window) is not None  # the same results: the project and its Review tab stay
+
+
+def test_reviews_option_becomes_a_reviewer_in_the_project(qtbot, tmp_path, labelerrors):
+    from core.pipeline import AuditConfig
+
+    folder = labelerrors / "mnist"
+    window = make_window(qtbot, tmp_path)
+    config = AuditConfig(data=str(folder / "labels.npy"), pred_probs=str(folder / "pred_probs.npy"),
+                         classes=str(folder / "classes.txt"), reviews=str(folder / "mturk.json"))
+    run_to_results(qtbot, window, config)
+    qtbot.waitUntil(lambda: review_tab(window) is not None, timeout=30_000)
+    counts = window.projects.project.review_counts()["reviewers"]["mturk"]
+    assert counts["decided"] == 100 and counts["not_kept"] == 15  # the paper's 15 validated errors
+    assert window.explorer.overview.cards["validated_found"].isVisible()
