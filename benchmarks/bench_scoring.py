@@ -54,19 +54,22 @@ TEMPLATES = [
 
 
 def synthetic_texts(n: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
-    """n texts of 5-60 words on len(TOPICS) topics, and their topic index; seeded."""
+    """n texts of 5-60 words, each on one of len(TOPICS) topics (few topic words among filler and a
+    distractor topic, so the probe task is not trivial), and their topic index; seeded."""
     rng = np.random.default_rng(seed)
     names = list(TOPICS)
     texts, labels = [], rng.integers(0, len(names), n)
     for y in labels:
         vocab = TOPICS[names[y]]
         length = int(rng.integers(5, 61))
+        other = TOPICS[names[int(rng.integers(len(names)))]]  # a distractor topic, often another one
         head = TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(
-            **{k: vocab[int(rng.integers(len(vocab)))] for k in "abc"},
+            a=vocab[int(rng.integers(len(vocab)))],
+            **{k: other[int(rng.integers(len(other)))] for k in "bc"},
             **{k: FILLER[int(rng.integers(len(FILLER)))] for k in "fg"},
         ).split()
         words = head + [
-            vocab[int(rng.integers(len(vocab)))] if rng.random() < 0.35 else FILLER[int(rng.integers(len(FILLER)))]
+            vocab[int(rng.integers(len(vocab)))] if rng.random() < 0.08 else FILLER[int(rng.integers(len(FILLER)))]
             for _ in range(max(length - len(head), 0))
         ]
         texts.append(" ".join(words[:length]).capitalize() + ".")
