@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from core.data import detect_columns, load_dataset, read_classes, read_table
-from core.errors import InputError
+from input_errors import error
 
 
 def write(path: Path, content) -> Path:
@@ -16,14 +16,6 @@ def write(path: Path, content) -> Path:
         content = content.encode("utf-8")
     path.write_bytes(content)
     return path
-
-
-def error(fn, *args, **kwargs) -> str:
-    with pytest.raises(InputError) as info:
-        fn(*args, **kwargs)
-    msg = str(info.value)
-    assert "\n" not in msg
-    return msg
 
 
 # ----------------------------------------------------------------------------- good input

@@ -5,17 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import InputError
+from input_errors import error
 from core.predictions import check_pred_probs, load_predictions, softmax
 from core.progress import RunContext
-
-
-def error(fn, *args, **kwargs) -> str:
-    with pytest.raises(InputError) as info:
-        fn(*args, **kwargs)
-    msg = str(info.value)
-    assert "\n" not in msg
-    return msg
 
 
 def save(tmp_path, name, arr):
