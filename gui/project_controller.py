@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
 from core.paths import cache_dir
@@ -62,6 +62,8 @@ class ProjectController(QObject):
     # -- menu -----------------------------------------------------------------
     def _make_actions(self) -> None:
         w = self.window
+        self.new_action = w._action("&New Project…", w.open_dialog, QKeySequence.New,
+                                    "Open a dataset to audit; the run's results and decisions go into a new project")
         self.open_action = w._action("Open &Project…", lambda: self.open_project(), "Ctrl+Shift+O",
                                      "Open a .labelaudit project: its results and every review decision")
         self.save_as_action = w._action("Save Project &As…", lambda: self.save_project_as(), "Ctrl+Shift+S",
@@ -73,6 +75,7 @@ class ProjectController(QObject):
         self.decisions_action = w._action("Export &Decisions Log…", lambda: self.export_decisions(), None,
                                           "Every review decision: reviewer, time, before, after, note (CSV)")
         menu = w.file_menu
+        menu.insertActions(w.open_action, [self.new_action])
         menu.insertAction(w.demo_action, self.open_action)
         menu.insertSeparator(w.export_action)
         menu.insertActions(w.export_action, [self.save_as_action, self.import_action, self.cleanset_action,
