@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         f.addActions([self.export_png_action, self.export_svg_action])
         f.addSeparator()
         f.addAction(self.quit_action)
-        v = m.addMenu("&View")
+        v = self.view_menu = m.addMenu("&View")
         v.addActions([self.find_action, self.flagged_action, self.clear_filters_action])
         h = m.addMenu("&Help")
         h.addActions([self.conventions_action, self.about_action])

@@ -74,6 +74,10 @@ class ProjectController(QObject):
                                          "The original table plus a corrected-label column (CSV or Parquet)")
         self.decisions_action = w._action("Export &Decisions Log…", lambda: self.export_decisions(), None,
                                           "Every review decision: reviewer, time, before, after, note (CSV)")
+        self.review_action = w._action("&Review Flagged Examples", self.show_review, "Ctrl+Shift+R",
+                                       "The Review tab: decide on the flagged examples by keyboard")
+        w.view_menu.addSeparator()
+        w.view_menu.addAction(self.review_action)
         menu = w.file_menu
         menu.insertActions(w.open_action, [self.new_action])
         menu.insertAction(w.demo_action, self.open_action)
@@ -85,7 +89,8 @@ class ProjectController(QObject):
 
     def _update_actions(self) -> None:
         has = self.project is not None
-        for a in (self.save_as_action, self.import_action, self.cleanset_action, self.decisions_action):
+        for a in (self.save_as_action, self.import_action, self.cleanset_action, self.decisions_action,
+                  self.review_action):
             a.setEnabled(has)
 
     # -- following the window's results -----------------------------------------
@@ -144,6 +149,12 @@ class ProjectController(QObject):
         self.refresh_decisions()
         self._update_actions()
         self.project_changed.emit(project)
+
+    def show_review(self) -> None:
+        """Bring up the Review tab with the keyboard focus in it."""
+        if self.panel is not None:
+            self.window.tabs.setCurrentWidget(self.panel)
+            self.panel.setFocus()
 
     def _review_view(self, rows) -> None:
         """Review the flagged rows of the table's current view, in its order (worst first by default)."""

@@ -32,8 +32,8 @@ def test_review_in_the_app_survives_reopening(qtbot, tmp_path, text_data):  # no
     assert projects.project is not None and projects.project.path.suffix == ".labelaudit"
 
     panel = review_tab(window)
-    window.tabs.setCurrentWidget(panel)
-    panel.setFocus()
+    qtbot.keyClick(window, Qt.Key_R, Qt.ControlModifier | Qt.ShiftModifier)  # View > Review Flagged Examples
+    assert window.tabs.currentWidget() is panel and panel.hasFocus()
     flagged = report.examples.sort_values("label_quality", kind="stable")
     flagged = flagged[flagged["is_label_issue"]]["row"].tolist()
     assert panel.session.queue == flagged  # worst first, like the table
