@@ -16,9 +16,10 @@ machine hits both). Tokenizing and model loading are not timed. The option
 probabilities of the two must agree to 1e-4 (asserted). Target on the 2-core CPU: >= 5x.
 
 --prompts instead measures the prompt choices documented in core/scoring/llm_prompts.py
-on small hand-written sanity sets (40 sentiment texts, 40 news sentences on 4 topics,
-30 easy multiple-choice questions, 30 proposed answers): accuracy of each prompt
-variant, with and without contextual calibration, and P(True)'s AUROC.
+on small hand-written sanity sets (40 sentiment texts, 40 news sentences on the 4 AG News
+topics, 24 sentences on 4 emotions, 30 easy multiple-choice questions, 30 proposed
+answers): accuracy of each prompt variant, without / with contextual calibration, and
+P(True)'s AUROC.
 
     python benchmarks/bench_llm.py [--rows 100] [--device auto] [--batch-size N] [--prompts]
 """
@@ -201,6 +202,32 @@ TOPIC = [
     ("Troops withdrew from the border after the agreement.", "World"),
     ("Thousands of refugees fled the fighting across the border.", "World"),
 ]
+EMOTION = [
+    ("I just got the job, I am so happy!", "joy"),
+    ("We won the lottery, best day ever!", "joy"),
+    ("My best friend surprised me with a party and I could not stop laughing.", "joy"),
+    ("The sun is out and I feel wonderful.", "joy"),
+    ("I am thrilled to see my family again.", "joy"),
+    ("What a lovely, cheerful morning.", "joy"),
+    ("My dog died yesterday and I cannot stop crying.", "sadness"),
+    ("I feel so lonely since she left.", "sadness"),
+    ("I miss my grandmother every day.", "sadness"),
+    ("Nobody came to my birthday and I feel empty.", "sadness"),
+    ("I failed the exam and feel hopeless.", "sadness"),
+    ("It breaks my heart to say goodbye.", "sadness"),
+    ("How dare they lie to me like that!", "anger"),
+    ("I am furious that the bus left without me.", "anger"),
+    ("Stop yelling at me, you idiot!", "anger"),
+    ("I hate it when people cut in line, it makes me so mad.", "anger"),
+    ("The company cheated me and I am livid.", "anger"),
+    ("I want to scream at that rude waiter.", "anger"),
+    ("I heard footsteps in the dark and froze in terror.", "fear"),
+    ("I am scared of the exam results tomorrow.", "fear"),
+    ("The storm is getting worse and I am afraid.", "fear"),
+    ("Something is moving under my bed, I am terrified.", "fear"),
+    ("I panic every time the plane shakes.", "fear"),
+    ("I am nervous that someone is following me.", "fear"),
+]
 MULTIPLE_CHOICE = [
     ("What is the capital of France?", ["Paris", "Banana", "Ocean", "Guitar"], 0),
     ("Which animal says moo?", ["Cat", "Cow", "Fish", "Snake"], 1),
@@ -273,14 +300,16 @@ def run_prompt_sanity(*, device: str = "auto", model_path=None) -> dict:
                                        tokenize=False) + cue
 
     class_variants = {
-        "class list, Answer: (the brief's prompt)": lambda t, cl: f"Text: {t}\nWhich category fits best: {cl}?\nAnswer:",
-        "class list, chat template": lambda t, cl: chat(f"Text: {t}\nWhich category fits best: {cl}?", "Answer:"),
-        "Text: ... Category: (default)": lambda t, cl: llm_prompts.CLASS_PROMPT.format(text=t),
+        "class list, Answer:": lambda t, cl: f"Text: {t}\nWhich category fits best: {cl}?\nAnswer:",
+        "class list, Answer:, chat template": lambda t, cl: chat(f"Text: {t}\nWhich category fits best: {cl}?",
+                                                                 "Answer:"),
+        "Category:": lambda t, cl: f"Text: {t}\nCategory:",
         "Category:, chat template": lambda t, cl: chat(f"Text: {t}", "Category:"),
+        "This text is about (default)": lambda t, cl: llm_prompts.CLASS_PROMPT.format(text=t),
     }
     results = {}
     print(f"Prompt sanity sets, {name} on {device_label(dev)}: accuracy raw / with contextual calibration")
-    for set_name, rows in [("sentiment", SENTIMENT), ("topics", TOPIC)]:
+    for set_name, rows in [("sentiment", SENTIMENT), ("topics", TOPIC), ("emotion", EMOTION)]:
         classes = sorted({label for _, label in rows})
         y = np.array([classes.index(label) for _, label in rows])
         for variant, make in class_variants.items():
@@ -290,6 +319,9 @@ def run_prompt_sanity(*, device: str = "auto", model_path=None) -> dict:
             raw, cal = np.mean(p.argmax(1) == y), np.mean((p / prior).argmax(1) == y)
             results[(set_name, variant)] = (raw, cal)
             print(f"  {set_name:10s} {variant:42s} {raw:.3f} / {cal:.3f}")
+    for variant in class_variants:
+        raw, cal = np.mean([results[(s, variant)] for s in ("sentiment", "topics", "emotion")], axis=0)
+        print(f"  {'mean':10s} {variant:42s} {raw:.3f} / {cal:.3f}")
     y = np.array([a for _, _, a in MULTIPLE_CHOICE])
     conts = [[" " + o for o in opts] for _, opts, _ in MULTIPLE_CHOICE]
     mc_variants = {

@@ -184,8 +184,8 @@ def test_smollm_puts_the_obvious_option_first(smollm, tmp_path):
 
 
 def test_smollm_sentiment_zero_shot(smollm, tmp_path):
-    texts = ["I loved this movie, it was wonderful.", "A boring, pointless waste of two hours.",
-             "Highly recommended, a real gem.", "I hated this movie, it was awful."]
+    texts = ["I loved this movie, it was wonderful.", "The script is lazy and the jokes fall flat.",
+             "An inspiring and uplifting experience.", "I hated this movie, it was awful."]
     ds = _dataset(tmp_path, pd.DataFrame({"text": texts, "label": ["positive", "negative", "positive", "negative"]}))
     notices = []
     res = LLMScorer(device="cpu").score(ds, RunContext(on_notice=notices.append))
