@@ -171,7 +171,7 @@ def main(argv=None) -> None:
             print("\nLLM section: benchmarks/bench_llm.py not present, skipped")
         else:
             print()
-            run_llm_benchmark()
+            run_llm_benchmark(device=args.device)
 
 
 if __name__ == "__main__":
