@@ -219,7 +219,7 @@ class MainWindow(QMainWindow):
 
         self.calibration_tab = CalibrationTab()
         self.calibration_tab.recalibrated.connect(self.apply_recalibration)
-        self.calibration_tab.busy.connect(self.set_status)
+        self.calibration_tab.busy.connect(self._on_busy)
         self.calibration_tab.failed.connect(self.show_error)
         self.add_tab(self.calibration_tab, "Calibration")
         self.benchmark_tab = BenchmarkTab()

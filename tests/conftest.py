@@ -31,3 +31,13 @@ def _labelerrors_dir() -> Path:
 def labelerrors() -> Path:
     """Path to ../shared/data/labelerrors (mnist, cifar10, imdb folders)."""
     return _labelerrors_dir()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Let background jobs of the GUI tests end before the interpreter tears Qt down."""
+    import sys
+
+    if "PySide6.QtCore" in sys.modules:
+        from PySide6.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone(30_000)
