@@ -13,7 +13,9 @@ Rows: --rows synthetic texts (8-40 words on four topics, seeded) in the classes-
 prompt, each with the 4 class names as options (1-3 tokens each). The engine runs
 before and after the naive loop (mean of the two timings, so load drift on a shared
 machine hits both). Tokenizing and model loading are not timed. The option
-probabilities of the two must agree to 1e-4 (asserted). Target on the 2-core CPU: >= 5x.
+probabilities of the two must agree to 1e-4 (asserted; on a GPU, where both run in
+bfloat16 whose rounding depends on the batch shape, the check reruns the first 20 rows
+of both in float32). Target on the 2-core CPU: >= 5x.
 
 --prompts instead measures the prompt choices documented in core/scoring/llm_prompts.py
 on small hand-written sanity sets (40 sentiment texts, 40 news sentences on the 4 AG News
@@ -91,11 +93,19 @@ def run_llm_benchmark(n_rows: int = 100, *, device: str = "auto", batch_size: in
     t_engine = (t_engine_1 + t_engine_2) / 2
     p_engine, p_naive = llm.options_to_probs(lp_engine, n_tok), llm.options_to_probs(lp_naive, n_tok)
     diff = float(np.abs(p_engine - p_naive).max())
+    check, checked = diff, "all rows"
+    if dtype_for(dev) != torch.float32:  # bf16/fp16 rounding differs with batch shape: check the method in fp32
+        m32, _, _ = llm.load_causal_lm(model_path, device=dev, dtype=torch.float32)
+        k = min(20, n_rows)
+        lp32, n32, _ = llm.option_logprobs(m32, prompt_ids[:k], option_ids[:k], device=dev, ctx=RunContext())
+        naive32 = llm.naive_option_logprobs(m32, prompt_ids[:k], option_ids[:k], device=dev)
+        check = float(np.abs(llm.options_to_probs(lp32, n32) - llm.options_to_probs(naive32, n32)).max())
+        checked = f"first {k} rows in float32"
     result = {
         "device": device_label(dev), "model": name, "dtype": str(dtype_for(dev)).replace("torch.", ""),
         "rows": n_rows, "options": n_options, "mean_prompt_tokens": mean_prompt,
         "engine_rows_per_s": n_rows / t_engine, "naive_rows_per_s": n_rows / t_naive,
-        "ratio": t_naive / t_engine, "max_abs_prob_diff": diff,
+        "ratio": t_naive / t_engine, "max_abs_prob_diff": diff, "max_abs_prob_diff_checked": check,
         "engine_s": [t_engine_1, t_engine_2], "naive_s": t_naive, "torch_threads": torch.get_num_threads(),
     }
     print(f"LLM option scoring on {result['device']} ({result['dtype']}, {result['torch_threads']} threads), "
@@ -103,9 +113,9 @@ def run_llm_benchmark(n_rows: int = 100, *, device: str = "auto", batch_size: in
     print(f"  engine (packed prompt+options, batched)  {result['engine_rows_per_s']:8.2f} rows/s "
           f"({t_engine_1:.1f} s, {t_engine_2:.1f} s)")
     print(f"  naive (one forward per row x option)     {result['naive_rows_per_s']:8.2f} rows/s ({t_naive:.1f} s)")
-    print(f"  ratio {result['ratio']:.1f}x (target >= 5x on the 2-core CPU); max |prob difference| {diff:.2e} "
-          "(must be <= 1e-4)")
-    assert diff <= 1e-4, f"engine and naive loop disagree by {diff:.3g} > 1e-4"
+    print(f"  ratio {result['ratio']:.1f}x (target >= 5x on the 2-core CPU); max |prob difference| {diff:.2e}")
+    print(f"  agreement check ({checked}): max |prob difference| {check:.2e} (must be <= 1e-4)")
+    assert check <= 1e-4, f"engine and naive loop disagree by {check:.3g} > 1e-4"
     return result
 
 

@@ -92,7 +92,7 @@ def test_classes_mode_progress_is_monotone_and_complete(tiny, tmp_path):
     assert res.embeddings.shape == (8, 32) and res.extra["mode"] == "classes"
     assert res.model == tiny.name and res.device == "cpu" and res.in_sample is False
     done = [e.done for e in events if e.stage == "scoring"]
-    assert done == sorted(done) and done[-1] == events[-1].total == 8 + 3  # + 3 content-free rows
+    assert done == sorted(done) and done[-1] == events[-1].total == 8
     assert res.extra["llm_correct"].shape == (8,)
 
 

@@ -159,9 +159,9 @@ def load_causal_lm(model_path=None, *, device: "torch.device", dtype: "torch.dty
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise InputError(f"{model_path or 'llm'}: cannot load the causal LM ({first})") from None
             model.to(device).eval()
-            _MODELS[key] = (model, tokenizer, _head_matches(model, device))
-        model, tokenizer, head_ok = _MODELS[key]
-    model._labelaudit_head_ok = head_ok
+            model._labelaudit_head_ok = _head_matches(model, device)
+            _MODELS[key] = (model, tokenizer)
+        model, tokenizer = _MODELS[key]
     return model, tokenizer, name
 
 
@@ -169,7 +169,8 @@ def _head_matches(model, device) -> bool:
     """True when output-embedding(base hidden state) reproduces the model's logits.
 
     Then only the needed positions go through the (large) output layer; otherwise
-    (a model that post-processes its logits) the full forward pass is used.
+    (a model that post-processes its logits, or one not loaded by :func:`load_causal_lm`)
+    the full forward pass is used.
     """
     import torch
 
@@ -660,19 +661,22 @@ class LLMScorer:
                            "pass --classes with one class name per line for a meaningful zero-shot audit")
         listed = ", ".join(names)
         texts = self._cut(run, [_cell_text(t) for t in dataset.texts()])
-        if self.calibrate:  # the content-free rows ride along in the same batches
-            texts += list(llm_prompts.CONTENT_FREE)
         prompts = [self._render(run, template, text=t, classes=listed) for t in texts]
         options = [" " + c.replace("_", " ").strip() for c in names]
         logprob, n_tok, hidden = self._logprobs(run, prompts, [options] * len(prompts))
         probs = options_to_probs(logprob, n_tok, self.length_normalize)
         extra = {}
-        n = dataset.n
-        if self.calibrate:
-            prior = probs[n:].mean(axis=0)
-            probs = probs[:n] / np.maximum(prior, 1e-300)
+        if self.calibrate:  # three short rows, outside the progress stage
+            from ..progress import RunContext
+
+            run.ctx.check_cancelled()
+            free = [self._render(run, template, text=t, classes=listed) for t in llm_prompts.CONTENT_FREE]
+            free_ids, free_opts = encode_options(run.tokenizer, free, [options] * len(free))
+            free_lp, free_n, _ = option_logprobs(run.model, free_ids, free_opts, device=run.device,
+                                                 ctx=RunContext(), stage="calibration")
+            prior = options_to_probs(free_lp, free_n, self.length_normalize).mean(axis=0)
+            probs = probs / np.maximum(prior, 1e-300)
             probs /= probs.sum(axis=1, keepdims=True)
-            hidden = hidden[:n]
             extra["content_free_probs"] = prior.tolist()
         return probs, hidden, probs.argmax(axis=1) == dataset.labels, extra
 
