@@ -21,7 +21,8 @@ of both in float32). Target on the 2-core CPU: >= 5x.
 on small hand-written sanity sets (40 sentiment texts, 40 news sentences on the 4 AG News
 topics, 24 sentences on 4 emotions, 30 easy multiple-choice questions, 30 proposed
 answers): accuracy of each prompt variant, without / with contextual calibration, and
-P(True)'s AUROC.
+P(True)'s AUROC; then the P(IK) probe's AUROC and Brier score per hidden layer and
+regularisation on 240 seeded arithmetic questions.
 
     python benchmarks/bench_llm.py [--rows 100] [--device auto] [--batch-size N] [--prompts]
 """
@@ -362,6 +363,66 @@ def run_prompt_sanity(*, device: str = "auto", model_path=None) -> dict:
     return results
 
 
+def arithmetic_questions(n: int = 240, seed: int = 0) -> list[tuple[str, list[str], int]]:
+    """n "What is a + b?" questions (1-3 digits) with 4 numeric options; seeded."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        digits = int(rng.choice([1, 1, 2, 2, 3]))
+        low, high = (1 if digits == 1 else 10 ** (digits - 1)), 10 ** digits
+        a, b = int(rng.integers(low, high)), int(rng.integers(low, high))
+        wrong: set[int] = set()
+        while len(wrong) < 3:
+            x = a + b + int(rng.choice([-1, 1])) * int(rng.integers(1, max(2, (a + b) // 3) + 1))
+            if x > 0 and x != a + b:
+                wrong.add(x)
+        options = [a + b, *sorted(wrong)]
+        rng.shuffle(options)
+        rows.append((f"What is {a} + {b}?", [str(o) for o in options], options.index(a + b)))
+    return rows
+
+
+def run_p_ik_sanity(*, device: str = "auto", model_path=None, seed: int = 0) -> dict:
+    """P(IK) probe quality per hidden layer and regularisation on arithmetic questions; print and return."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from core.progress import RunContext
+    from core.scoring import llm, llm_prompts
+    from core.scoring.device import dtype_for, pick_device
+
+    dev = pick_device(device)
+    model, tok, _ = llm.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
+    rows = arithmetic_questions(seed=seed)
+    prompts = [llm_prompts.MC_CLOZE_PROMPT.format(question=q) for q, _, _ in rows]
+    p_ids, o_ids = llm.encode_options(tok, prompts, [[" " + o for o in opts] for _, opts, _ in rows])
+    lp, n_tok, final = llm.option_logprobs(model, p_ids, o_ids, device=dev, ctx=RunContext())
+    correct = lp.argmax(1) == np.array([a for _, _, a in rows])
+    states = []
+    with torch.inference_mode():
+        for ids in p_ids:
+            out = model(input_ids=torch.tensor([ids], device=dev), output_hidden_states=True)
+            states.append(torch.stack([h[0, -1] for h in out.hidden_states]).float().cpu().numpy())
+    states = np.stack(states)  # (n, layers + 1, d)
+    n_layers = states.shape[1] - 1
+    features = {f"layer {i}": states[:, i] for i in (n_layers // 3, n_layers // 2, 2 * n_layers // 3)}
+    features["final, normed (used)"] = final
+    print(f"P(IK) probe on {len(rows)} arithmetic questions (seed {seed}, {correct.mean():.0%} answered right): "
+          "out-of-fold AUROC / Brier")
+    results = {}
+    for name, x in features.items():
+        for c in (0.01, 0.1, 1.0):
+            saved, llm.P_IK_C = llm.P_IK_C, c
+            try:
+                p_ik, _ = llm.p_ik_probe(x, correct, folds=5, seed=0)
+            finally:
+                llm.P_IK_C = saved
+            auroc, brier = float(roc_auc_score(correct, p_ik)), float(np.mean((p_ik - correct) ** 2))
+            results[(name, c)] = (auroc, brier)
+            print(f"  {name:22s} C={c:<5} {auroc:.3f} / {brier:.4f}")
+    return results
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=100)
@@ -371,6 +432,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.prompts:
         run_prompt_sanity(device=args.device)
+        run_p_ik_sanity(device=args.device)
     else:
         run_llm_benchmark(args.rows, device=args.device, batch_size=args.batch_size)
 

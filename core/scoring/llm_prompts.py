@@ -96,6 +96,8 @@ def render(template: str, tokenizer, chat: bool, **fields) -> str:
     text = template.format(**fields)
     if not chat:
         return text
+    if not getattr(tokenizer, "chat_template", None):
+        raise InputError("chat=True: this model's tokenizer has no chat template")
     body, _, cue = text.rpartition("\n")
     head = tokenizer.apply_chat_template(
         [{"role": "user", "content": body}], add_generation_prompt=True, tokenize=False
