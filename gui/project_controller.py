@@ -198,7 +198,7 @@ class ProjectController(QObject):
     def open_project(self, path: str | None = None) -> None:
         """Open a project and show its saved results and decisions (loaded off the GUI thread)."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self.window, "Open project", str(Path.home()), PROJECT_FILTER)
+            path = self._ask_path("Open project", "", PROJECT_FILTER)
             if not path:
                 return
         self.window.set_status(f"Opening {Path(path).name}…")
@@ -230,8 +230,7 @@ class ProjectController(QObject):
         if self.project is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Save project as", str(Path.home() / "audit.labelaudit"),
-                                                  PROJECT_FILTER)
+            path = self._ask_path("Save project as", "audit.labelaudit", PROJECT_FILTER, save=True)
             if not path:
                 return None
         path = Path(path)
@@ -246,8 +245,7 @@ class ProjectController(QObject):
         if self.project is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self.window, "Import human validation", str(Path.home()),
-                                                  REVIEWS_FILTER)
+            path = self._ask_path("Import human validation", "", REVIEWS_FILTER)
             if not path:
                 return None
         if reviewer is None:
@@ -275,8 +273,7 @@ class ProjectController(QObject):
         if self.project is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export cleanset", str(Path.home() / "cleanset.csv"),
-                                                  CLEANSET_FILTER)
+            path = self._ask_path("Export cleanset", "cleanset.csv", CLEANSET_FILTER, save=True)
             if not path:
                 return None
         if drop_excluded is None:
@@ -292,8 +289,7 @@ class ProjectController(QObject):
         if self.project is None:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self.window, "Export decisions log",
-                                                  str(Path.home() / "decisions.csv"), "CSV (*.csv)")
+            path = self._ask_path("Export decisions log", "decisions.csv", "CSV (*.csv)", save=True)
             if not path:
                 return None
         from core.cleanset import export_decisions
@@ -310,6 +306,12 @@ class ProjectController(QObject):
             return None
         self.window.set_status(f"Wrote the {what} to {written}")
         return written
+
+    def _ask_path(self, title: str, name: str, file_filter: str, *, save: bool = False) -> str:
+        """A file dialog starting in the home folder (at ``name`` when saving); '' when cancelled."""
+        ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        path, _ = ask(self.window, title, str(Path.home() / name), file_filter)
+        return path
 
     @staticmethod
     def _progress_text(project) -> str:
