@@ -20,13 +20,18 @@ from core.scoring.llm import LLMScorer
 
 
 @pytest.fixture(scope="module")
-def smollm():
-    """(model, tokenizer) of the bundled SmolLM2, loaded once (cached in core.scoring.llm)."""
+def smollm(tmp_path_factory):
+    """(model, tokenizer) of the bundled SmolLM2, loaded once (cached in core.scoring.llm).
+
+    Its dequantised copy (540 MB) goes to a pytest temporary folder, which pytest rotates.
+    """
     import torch
 
-    model, tok, name = llm.load_causal_lm(None, device=torch.device("cpu"), dtype=torch.float32)
-    assert name == "SmolLM2-135M-Instruct (GGUF)"
-    return model, tok
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LABELAUDIT_CACHE", str(tmp_path_factory.mktemp("llm_cache")))
+        model, tok, name = llm.load_causal_lm(None, device=torch.device("cpu"), dtype=torch.float32)
+        assert name == "SmolLM2-135M-Instruct (GGUF)"
+        yield model, tok
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +176,21 @@ def test_user_mistakes_name_the_row_or_column(tiny, tmp_path):
 
 
 # ----------------------------------------------------------------------------- the real SmolLM2
+
+
+def test_dequantised_cache_holds_the_same_model(smollm):
+    import torch
+
+    model, tok = smollm
+    folder, gguf, _ = llm.resolve_causal_lm(None)
+    cached = llm.gguf_cache_dir(folder, gguf)
+    assert (cached / "model.safetensors").is_file() and not list(cached.parent.glob(".partial-*"))
+    model2, tok2 = llm._load_folder(cached, torch.float32)
+    text = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\nAnswer: Paris ✓"
+    assert tok2(text)["input_ids"] == tok(text)["input_ids"] and tok2.chat_template == tok.chat_template
+    ids = torch.tensor([tok(text)["input_ids"]])
+    with torch.inference_mode():
+        assert torch.equal(model(input_ids=ids).logits, model2(input_ids=ids).logits)
 
 
 def test_smollm_puts_the_obvious_option_first(smollm, tmp_path):

