@@ -88,6 +88,44 @@ def test_packed_scores_equal_the_naive_loop(tiny):
     assert n_tok[2, 2] == len(tok(" and money", add_special_tokens=False)["input_ids"]) + 1
 
 
+def test_out_of_memory_halves_the_batch_and_keeps_the_numbers(tiny, monkeypatch):
+    import torch
+
+    model, tok, _ = _tiny_model(tiny)
+    p_ids, o_ids = llm.encode_options(tok, [f"Text: {t}\nCategory:" for t in TEXTS], [[" World", " Sports"]] * 8)
+    cpu = torch.device("cpu")
+    expected, _, _ = llm.option_logprobs(model, p_ids, o_ids, device=cpu, ctx=RunContext(), batch_size=8)
+    real, sizes = llm._packed_forward, []
+
+    def fake(model, prompts, options, device):
+        sizes.append(len(prompts))
+        if len(prompts) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, prompts, options, device)
+
+    monkeypatch.setattr(llm, "_packed_forward", fake)
+    events = []
+    got, _, _ = llm.option_logprobs(model, p_ids, o_ids, device=cpu, ctx=RunContext(on_progress=events.append,
+                                    min_interval_s=0), batch_size=8)
+    assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert [e.done for e in events] == [0, 2, 4, 6, 8]
+    monkeypatch.setattr(llm, "_packed_forward", lambda *a: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    with pytest.raises(InputError, match=r"out of memory on cpu even for one row \(row \d+"):
+        llm.option_logprobs(model, p_ids[:1], o_ids[:1], device=cpu, ctx=RunContext())
+
+
+def test_options_to_probs_softmax_missing_options_and_length_normalisation():
+    logprob = np.array([[-1.0, -3.0, np.nan], [-2.0, -2.0, -4.0]])
+    n_tok = np.array([[1, 3, 0], [1, 2, 4]])
+    p = llm.options_to_probs(logprob, n_tok)
+    np.testing.assert_allclose(p[0], [1 / (1 + np.exp(-2)), np.exp(-2) / (1 + np.exp(-2)), 0.0])
+    np.testing.assert_allclose(p[1, 0], p[1, 1])
+    q = llm.options_to_probs(logprob, n_tok, length_normalize=True)  # means: -1, -1, . | -2, -1, -1
+    np.testing.assert_allclose(q[0], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(q[1], np.exp([-2, -1, -1]) / np.exp([-2, -1, -1]).sum())
+
+
 def test_classes_mode_progress_is_monotone_and_complete(tiny, tmp_path):
     ds = _dataset(tmp_path, pd.DataFrame({"text": TEXTS, "label": ["World", "Sports"] * 4}))
     events = []
@@ -98,7 +136,7 @@ def test_classes_mode_progress_is_monotone_and_complete(tiny, tmp_path):
     assert res.model == tiny.name and res.device == "cpu" and res.in_sample is False
     done = [e.done for e in events if e.stage == "scoring"]
     assert done == sorted(done) and done[-1] == events[-1].total == 8
-    assert res.extra["llm_correct"].shape == (8,)
+    assert res.extra["llm_correct"].shape == (8,) and len(res.extra["content_free_probs"]) == 2
 
 
 def test_cancel_mid_run_raises_promptly(tiny, tmp_path):
