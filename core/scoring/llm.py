@@ -384,10 +384,10 @@ def _packed_forward(model, prompts, options, device):
         final = out.hidden_states[-1]
         logits = out.logits[q_row_t, q_pos_t].float()
     token_lp = logits.log_softmax(-1).gather(1, torch.tensor(target, device=device)[:, None])[:, 0]
-    sums = torch.zeros(B * kmax, dtype=torch.float64, device=device)
-    sums.index_add_(0, torch.tensor(owner, device=device), token_lp.double())
+    sums = np.zeros(B * kmax)  # summed in float64 on the host (mps has no float64)
+    np.add.at(sums, np.asarray(owner), token_lp.cpu().numpy().astype(np.float64))
     h = final[torch.arange(B, device=device), torch.tensor(last, device=device)].float()
-    return sums.view(B, kmax).cpu().numpy(), h.cpu().numpy()
+    return sums.reshape(B, kmax), h.cpu().numpy()
 
 
 def naive_option_logprobs(model, prompt_ids, option_ids, *, device: "torch.device") -> np.ndarray:
@@ -406,7 +406,7 @@ def naive_option_logprobs(model, prompt_ids, option_ids, *, device: "torch.devic
                 ids = torch.tensor([list(p) + list(o)], device=device)
                 lp = model(input_ids=ids).logits[0].float().log_softmax(-1)
                 steps = torch.arange(len(p) - 1, len(p) - 1 + len(o), device=device)
-                out[i, j] = float(lp[steps, torch.tensor(o, device=device)].double().sum())
+                out[i, j] = float(lp[steps, torch.tensor(o, device=device)].cpu().double().sum())
     return out
 
 
