@@ -23,16 +23,13 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.audit import run_label_audit  # noqa: E402
-from core.calibration import calibration_metrics, reliability_bins  # noqa: E402
+from labelaudit.core.audit import run_label_audit  # noqa: E402
+from labelaudit.core.calibration import calibration_metrics, reliability_bins  # noqa: E402
 
 MB = 1024 * 1024
 

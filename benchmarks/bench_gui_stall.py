@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
@@ -33,9 +32,9 @@ def one_run(data_dir: str | None, warm: bool, demo: bool) -> None:
     """Run one case in this process and print 'stall_ms run_s'."""
     from PySide6.QtCore import QSettings, QTimer
 
-    from core.pipeline import AuditConfig
-    from gui.app import imports_for, make_app, warm_up
-    from gui.main_window import MainWindow
+    from labelaudit.core.pipeline import AuditConfig
+    from labelaudit.gui.app import imports_for, make_app, warm_up
+    from labelaudit.gui.main_window import MainWindow
 
     app = make_app()
     config = None if demo else AuditConfig(

@@ -30,13 +30,10 @@ regularisation on 240 seeded arithmetic questions.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CLASSES = ["World", "Sports", "Business", "Science and Technology"]
 WORDS = {
@@ -66,9 +63,9 @@ def run_llm_benchmark(n_rows: int = 100, *, device: str = "auto", batch_size: in
     """Time the engine against the naive loop on ``n_rows`` x 4 options; print and return the numbers."""
     import torch
 
-    from core.progress import RunContext
-    from core.scoring import llm, llm_prompts
-    from core.scoring.device import device_label, dtype_for, pick_device
+    from labelaudit.core.progress import RunContext
+    from labelaudit.core.scoring import llm, llm_prompts
+    from labelaudit.core.scoring.device import device_label, dtype_for, pick_device
 
     dev = pick_device(device)
     model, tok, name = llm.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
@@ -294,9 +291,9 @@ def run_prompt_sanity(*, device: str = "auto", model_path=None) -> dict:
     """Accuracy of each prompt variant on the sanity sets; print and return {(set, variant): accuracy}."""
     from sklearn.metrics import roc_auc_score
 
-    from core.progress import RunContext
-    from core.scoring import llm, llm_prompts
-    from core.scoring.device import device_label, dtype_for, pick_device
+    from labelaudit.core.progress import RunContext
+    from labelaudit.core.scoring import llm, llm_prompts
+    from labelaudit.core.scoring.device import device_label, dtype_for, pick_device
 
     dev = pick_device(device)
     model, tok, name = llm.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
@@ -387,9 +384,9 @@ def run_p_ik_sanity(*, device: str = "auto", model_path=None, seed: int = 0) -> 
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from core.progress import RunContext
-    from core.scoring import llm, llm_prompts
-    from core.scoring.device import dtype_for, pick_device
+    from labelaudit.core.progress import RunContext
+    from labelaudit.core.scoring import llm, llm_prompts
+    from labelaudit.core.scoring.device import dtype_for, pick_device
 
     dev = pick_device(device)
     model, tok, _ = llm.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))

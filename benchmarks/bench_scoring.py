@@ -29,13 +29,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TOPICS = {
     "sport": "match goal team coach striker league season referee stadium keeper final tournament".split(),
@@ -92,9 +90,9 @@ def main(argv=None) -> None:
     from transformers import pipeline
     from transformers.utils import logging as hf_logging
 
-    from core.progress import RunContext
-    from core.scoring.device import device_label, pick_device
-    from core.scoring.probe import TextEncoder, bundled_model_folder, cross_val_probs
+    from labelaudit.core.progress import RunContext
+    from labelaudit.core.scoring.device import device_label, pick_device
+    from labelaudit.core.scoring.probe import TextEncoder, bundled_model_folder, cross_val_probs
 
     hf_logging.disable_progress_bar()
     folder = Path(args.model) if args.model else bundled_model_folder()

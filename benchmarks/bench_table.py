@@ -24,15 +24,13 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from core.table_filter import ExampleTable, TableFilter  # noqa: E402
+from labelaudit.core.table_filter import ExampleTable, TableFilter  # noqa: E402
 
 TARGETS = {"load": 1.5, "sort": 0.5, "filter": 0.3}
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -75,8 +73,8 @@ class Harness:
     def __init__(self, df: pd.DataFrame):
         from PySide6.QtWidgets import QApplication, QTableView
 
-        from gui.results import COLUMN_INFO
-        from gui.table_model import ExamplesModel
+        from labelaudit.gui.results import COLUMN_INFO
+        from labelaudit.gui.table_model import ExamplesModel
 
         self.app = QApplication.instance() or QApplication([])
         self.df = df
@@ -109,7 +107,7 @@ class _FakeResults:
         self.table, self.columns = table, columns
 
     def header(self, column):
-        from gui.results import COLUMN_INFO
+        from labelaudit.gui.results import COLUMN_INFO
 
         return COLUMN_INFO.get(column, (column, column))
 

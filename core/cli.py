@@ -219,30 +219,26 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
-def cmd_gui(args) -> int:
-    from gui.app import run_gui
-
-    config = config_from_args(args) if args.data else None
-    if args.run and config is None:
-        raise InputError("--run needs DATA")
-    return run_gui(config, run=args.run)
+#: The headless commands. ``gui`` and ``demo`` are parsed here (one contract) but run by
+#: the app's launcher (labelaudit.gui.launch), which passes them in: core never imports Qt.
+COMMANDS = {"audit": cmd_audit, "benchmark": cmd_benchmark, "export": cmd_export}
 
 
-def cmd_demo(args) -> int:
-    from gui.app import run_gui
+def main(argv: list[str] | None = None, front_end: dict | None = None) -> int:
+    """Parse ``argv`` and run its command; returns the exit code.
 
-    return run_gui(None, demo=True)
-
-
-COMMANDS = {"audit": cmd_audit, "benchmark": cmd_benchmark, "export": cmd_export, "gui": cmd_gui, "demo": cmd_demo}
-
-
-def main(argv: list[str] | None = None) -> int:
+    front_end: extra commands by name (the app's ``gui`` and ``demo``), each a
+    function of the parsed arguments returning an exit code.
+    """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv or ["gui"])
+    commands = {**COMMANDS, **(front_end or {})}
     try:
-        return COMMANDS[args.command or "gui"](args)
+        command = commands.get(args.command or "gui")
+        if command is None:
+            raise InputError(f"'{args.command or 'gui'}' opens the app: run it with the 'labelaudit' command")
+        return command(args)
     except InputError as err:
         print(f"labelaudit: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -35,16 +35,16 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 #: milliseconds, which would stall the GUI thread if it happened mid-run: these are imported
 #: on the thread pool as soon as the window shows, or behind a splash screen before it
 #: shows when the app starts a run at once (``--run``, the demo).
-WARM_IMPORTS = ("core.pipeline", "core.data", "core.predictions", "core.audit", "core.calibration",
-                "core.export", "cleanlab.filter", "sklearn.linear_model")
+WARM_IMPORTS = ("labelaudit.core.pipeline", "labelaudit.core.data", "labelaudit.core.predictions", "labelaudit.core.audit", "labelaudit.core.calibration",
+                "labelaudit.core.export", "cleanlab.filter", "sklearn.linear_model")
 #: Also needed by a model run (scoring, data-issue checks) and by the demo.
-MODEL_IMPORTS = ("core.scoring.registry", "core.scoring.probe", "core.scoring.data_issues",
+MODEL_IMPORTS = ("labelaudit.core.scoring.registry", "labelaudit.core.scoring.probe", "labelaudit.core.scoring.data_issues",
                  "cleanlab.datalab.internal.issue_manager.duplicate", "sklearn.model_selection",
                  "threadpoolctl", "PIL.Image")
 TEXT_MODEL_IMPORTS = ("torch", "transformers", "transformers.modeling_utils", "accelerate",
                       "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
                       "transformers.models.bert.modeling_bert")
-DEMO_IMPORTS = ("core.demo", "sklearn.datasets")
+DEMO_IMPORTS = ("labelaudit.core.demo", "sklearn.datasets")
 
 
 def warm_up(names=WARM_IMPORTS) -> None:

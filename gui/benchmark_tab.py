@@ -246,7 +246,7 @@ class BenchmarkTab(QWidget):
         }
 
         def job():
-            from core.benchmark import run_benchmark
+            from labelaudit.core.benchmark import run_benchmark
 
             return run_benchmark(labels, models, **kwargs)
 

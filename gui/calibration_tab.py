@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.calibration_estimators import PRESETS
+from labelaudit.core.calibration_estimators import PRESETS
 
 from . import theme
 from .worker import run_in_pool
@@ -282,9 +282,9 @@ class CalibrationTab(QWidget):
         preset, generation = self.preset, self._generation
 
         def job():
-            from core.calibration import reliability_bins
-            from core.calibration_estimators import calibration_table
-            from core.recalibration import recalibrate
+            from labelaudit.core.calibration import reliability_bins
+            from labelaudit.core.calibration_estimators import calibration_table
+            from labelaudit.core.recalibration import recalibrate
 
             cfg = PRESETS[preset]
             result = recalibrate(pred_probs, labels, method, folds=folds, seed=seed)
@@ -322,8 +322,8 @@ class CalibrationTab(QWidget):
         after_probs = result.pred_probs if result is not None else None
 
         def job():
-            from core.calibration import reliability_bins
-            from core.calibration_estimators import calibration_table
+            from labelaudit.core.calibration import reliability_bins
+            from labelaudit.core.calibration_estimators import calibration_table
 
             cfg = PRESETS[preset]
             out = {}
@@ -362,7 +362,7 @@ class CalibrationTab(QWidget):
         correct = np.asarray(extra["llm_correct"], dtype=bool)
 
         def job():
-            from core.selfknowledge import self_knowledge_report
+            from labelaudit.core.selfknowledge import self_knowledge_report
 
             return {key: self_knowledge_report(p, correct) for key, p in arrays.items()}
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.table_filter import TableFilter
+from labelaudit.core.table_filter import TableFilter
 
 from . import theme
 from .inspector import InspectorPanel

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.pipeline import AuditConfig
+from labelaudit.core.pipeline import AuditConfig
 
 from . import theme
 from .explorer import ExplorerPage
@@ -389,7 +389,7 @@ class MainWindow(QMainWindow):
             self.progress.hide()
             self.show_error(reason, details)
 
-        from core.demo import make_demo
+        from labelaudit.core.demo import make_demo
 
         run_in_pool(make_demo, made, failed, owner=self)
 
@@ -527,7 +527,7 @@ class MainWindow(QMainWindow):
         path = path or self._save_path("Export flagged examples", "flagged.csv", "CSV (*.csv)")
         if not path:
             return None
-        from core.export import flagged_table, write_csv
+        from labelaudit.core.export import flagged_table, write_csv
 
         try:
             table = flagged_table(report.examples, report.class_names)
@@ -546,7 +546,7 @@ class MainWindow(QMainWindow):
         path = path or self._save_path("Export table view", "examples_view.csv", "CSV (*.csv)")
         if not path:
             return None
-        from core.export import with_class_names, write_csv
+        from labelaudit.core.export import with_class_names, write_csv
 
         try:
             rows = report.examples.iloc[self.state.rows]
@@ -566,7 +566,7 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "Save all outputs to folder", self.settings.value("export_dir", str(Path.home())))
             if not folder:
                 return
-        from core.export import write_outputs
+        from labelaudit.core.export import write_outputs
 
         self.set_status(f"Writing outputs to {folder}…")
         run_in_pool(lambda: write_outputs(report, folder),
@@ -598,7 +598,7 @@ class MainWindow(QMainWindow):
         self.state.update_filter(flagged_only=bool(on))
 
     def show_conventions(self) -> None:
-        from core.calibration import METRIC_HELP
+        from labelaudit.core.calibration import METRIC_HELP
 
         text = "".join(f"<p><b>{k}</b>: {v}</p>" for k, v in METRIC_HELP.items() if k != "n")
         box = QMessageBox(QMessageBox.Information, "Metric conventions", text, QMessageBox.Ok, self)
@@ -606,7 +606,7 @@ class MainWindow(QMainWindow):
         box.open()
 
     def show_about(self) -> None:
-        from core import __version__ as version
+        from labelaudit.core import __version__ as version
 
         QMessageBox.about(self, "About labelaudit", f"<b>labelaudit</b> {version}<br>Audit a classifier's confidence and a "
                           "dataset's labels: confident learning (cleanlab), calibration, review.")

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.calibration import METRIC_HELP
+from labelaudit.core.calibration import METRIC_HELP
 
 from . import theme
 

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.calibration import reliability_bins
+from labelaudit.core.calibration import reliability_bins
 
 from . import theme
 

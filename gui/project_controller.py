@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
-from core.paths import cache_dir
+from labelaudit.core.paths import cache_dir
 
 from .results import DECISION_COLUMNS, prepare_results
 from .worker import run_in_pool
@@ -112,7 +112,7 @@ class ProjectController(QObject):
         self.window.set_status(f"Saving the results into the project {path.name}…")
 
         def create():
-            from core.project import Project
+            from labelaudit.core.project import Project
 
             project = Project.create_from_report(path, report, overwrite=True)
             if report.config.reviews:  # --reviews: the human validation shows as its own reviewer
@@ -204,7 +204,7 @@ class ProjectController(QObject):
         self.window.set_status(f"Opening {Path(path).name}…")
 
         def load():
-            from core.project import Project
+            from labelaudit.core.project import Project
 
             project = Project.open(path)
             try:
@@ -281,7 +281,7 @@ class ProjectController(QObject):
                 self.window, "Excluded examples", "Drop the excluded examples from the cleanset?\n"
                 "(No keeps them, marked in the decision column.)")
             drop_excluded = answer == QMessageBox.Yes
-        from core.cleanset import export_cleanset
+        from labelaudit.core.cleanset import export_cleanset
 
         return self._export(lambda: export_cleanset(self.project, path, drop_excluded=drop_excluded), "cleanset")
 
@@ -292,7 +292,7 @@ class ProjectController(QObject):
             path = self._ask_path("Export decisions log", "decisions.csv", "CSV (*.csv)", save=True)
             if not path:
                 return None
-        from core.cleanset import export_decisions
+        from labelaudit.core.cleanset import export_decisions
 
         return self._export(lambda: export_decisions(self.project, path), "decisions log")
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.calibration import reliability_bins
-from core.pipeline import AuditReport, input_column
-from core.table_filter import ExampleTable, confidence_histogram, pair_counts
+from labelaudit.core.calibration import reliability_bins
+from labelaudit.core.pipeline import AuditReport, input_column
+from labelaudit.core.table_filter import ExampleTable, confidence_histogram, pair_counts
 
 #: Sort the table by this column (ascending: likeliest label errors first) after a run.
 DEFAULT_SORT = "label_quality"

@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.project import Project
-from core.review import ReviewSession
+from labelaudit.core.project import Project
+from labelaudit.core.review import ReviewSession
 
 LEGEND = (
     "<b>K</b> keep given · <b>A</b> accept suggested · <b>X</b> exclude · <b>U</b> unsure · "

@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.errors import InputError
-from core.pipeline import RECALIBRATION_METHODS, AuditConfig
+from labelaudit.core.errors import InputError
+from labelaudit.core.pipeline import RECALIBRATION_METHODS, AuditConfig
 
 from . import theme
 from .worker import run_in_pool
@@ -64,7 +64,7 @@ def preview_data(path: str) -> dict:
     Runs in a worker thread. Tables are read with core.data.read_table; a .npy
     of labels or an image folder is summarised. Raises InputError for unreadable data.
     """
-    from core.data import IMAGE_EXTENSIONS, detect_columns, read_table
+    from labelaudit.core.data import IMAGE_EXTENSIONS, detect_columns, read_table
 
     p = Path(path)
     if p.is_dir():

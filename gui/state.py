@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.table_filter import TableFilter
+from labelaudit.core.table_filter import TableFilter
 
 from .worker import run_in_pool
 

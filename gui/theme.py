@@ -5,13 +5,16 @@ from __future__ import annotations
 import functools
 import os
 import weakref
+from importlib.resources import files
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+#: The package data folder (labelaudit.resources): the checkout's resources/ in an editable
+#: install, site-packages in a wheel install, the bundle's folder in a standalone app.
+RESOURCES = Path(str(files("labelaudit.resources")))
 
 #: Colours shared by the plots and the table (readable on light and dark backgrounds).
 ACCENT = "#3d6fe0"

@@ -16,8 +16,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, QTimer, Signal
 
-from core.errors import Cancelled, InputError
-from core.progress import RunContext
+from labelaudit.core.errors import Cancelled, InputError
+from labelaudit.core.progress import RunContext
 
 log = logging.getLogger("labelaudit.gui")
 
@@ -61,7 +61,7 @@ class AuditThread(QThread):
         try:
             run_fn = self.run_fn
             if run_fn is None:
-                from core.pipeline import run_audit as run_fn
+                from labelaudit.core.pipeline import run_audit as run_fn
             report = run_fn(self.config, self.ctx)
             self.ctx.check_cancelled()
             prepare = self.prepare

@@ -28,7 +28,6 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def wait_until(app, condition, timeout_s: float = 120.0) -> None:
@@ -58,10 +57,10 @@ def shoot(out: Path) -> list[Path]:
     import numpy as np
     from PySide6.QtCore import QSettings
 
-    from gui import theme
-    from gui.app import fit_to_screen, make_app
-    from gui.main_window import MainWindow
-    from gui.setup_dialog import AuditSetupDialog
+    from labelaudit.gui import theme
+    from labelaudit.gui.app import fit_to_screen, make_app
+    from labelaudit.gui.main_window import MainWindow
+    from labelaudit.gui.setup_dialog import AuditSetupDialog
 
     app = make_app()
     settings_dir = Path(tempfile.mkdtemp(prefix="labelaudit-shots-"))

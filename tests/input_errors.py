@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.errors import InputError
+from labelaudit.core.errors import InputError
 
 
 def error(fn, *args, **kwargs) -> str:

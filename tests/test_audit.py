@@ -5,10 +5,10 @@ import warnings
 import numpy as np
 import pytest
 
-from core.audit import run_label_audit
-from core.errors import Cancelled, InputError
-from core.progress import RunContext
-from core.reviews import load_reviews
+from labelaudit.core.audit import run_label_audit
+from labelaudit.core.errors import Cancelled, InputError
+from labelaudit.core.progress import RunContext
+from labelaudit.core.reviews import load_reviews
 
 EXAMPLE_COLUMNS = [
     "row",

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.benchmark import COLUMNS, run_benchmark
-from core.errors import InputError
+from labelaudit.core.benchmark import COLUMNS, run_benchmark
+from labelaudit.core.errors import InputError
 
 
 def _normalise(p):
@@ -121,9 +121,9 @@ def test_files(cifar_models, tmp_path):
 
 def test_project_decisions_as_corrections(labelerrors, tmp_path, cifar_models):
     """Corrections from a project's review: imported mturk votes give the same table as the votes file."""
-    from core.data import load_dataset
-    from core.pipeline import AuditConfig, audit_arrays
-    from core.project import Project
+    from labelaudit.core.data import load_dataset
+    from labelaudit.core.pipeline import AuditConfig, audit_arrays
+    from labelaudit.core.project import Project
 
     folder, given, models, paths = cifar_models
     dataset = load_dataset(folder / "labels.npy", classes=folder / "classes.txt")

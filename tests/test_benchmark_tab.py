@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from gui.benchmark_tab import BenchmarkTab  # noqa: E402
+from labelaudit.gui.benchmark_tab import BenchmarkTab  # noqa: E402
 
 WAIT_MS = 60_000
 

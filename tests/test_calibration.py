@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from core.calibration import METRIC_HELP, bin_assignments, calibration_metrics, reliability_bins
-from core.errors import InputError
+from labelaudit.core.calibration import METRIC_HELP, bin_assignments, calibration_metrics, reliability_bins
+from labelaudit.core.errors import InputError
 
 # Four examples, binary: confidences 0.95 (correct), 0.85 (wrong), 0.75 (correct), 0.55 (correct).
 HAND_P = np.array([[0.95, 0.05], [0.15, 0.85], [0.25, 0.75], [0.55, 0.45]])

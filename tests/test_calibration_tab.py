@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from core.calibration_estimators import calibration_table  # noqa: E402
-from core.pipeline import AuditConfig  # noqa: E402
-from core.selfknowledge import self_knowledge_report  # noqa: E402
-from gui.calibration_tab import CalibrationTab  # noqa: E402
+from labelaudit.core.calibration_estimators import calibration_table  # noqa: E402
+from labelaudit.core.pipeline import AuditConfig  # noqa: E402
+from labelaudit.core.selfknowledge import self_knowledge_report  # noqa: E402
+from labelaudit.gui.calibration_tab import CalibrationTab  # noqa: E402
 
 WAIT_MS = 60_000
 
@@ -86,7 +86,7 @@ def test_apply_emits_the_result_and_fills_after(qtbot, cifar):
 
 
 def test_report_with_a_recalibration_shows_it(qtbot, cifar):
-    from core.recalibration import recalibrate
+    from labelaudit.core.recalibration import recalibrate
 
     p, y = cifar
     result = recalibrate(p, y, "histogram")
@@ -125,8 +125,8 @@ def test_self_knowledge_section(qtbot):
 
 def test_real_audit_report(qtbot, labelerrors, cifar):
     """An AuditReport from the pipeline works as is."""
-    from core.data import load_dataset
-    from core.pipeline import audit_arrays
+    from labelaudit.core.data import load_dataset
+    from labelaudit.core.pipeline import audit_arrays
 
     p, _ = cifar
     folder = labelerrors / "cifar10"

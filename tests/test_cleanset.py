@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
-from core.cleanset import export_cleanset, export_decisions, export_project
-from core.errors import InputError
+from labelaudit.core.cleanset import export_cleanset, export_decisions, export_project
+from labelaudit.core.errors import InputError
 from helpers.project_factory import CLASSES, FORMULA_TEXTS, make_project
 
 
@@ -70,7 +70,7 @@ def test_drop_excluded(reviewed, tmp_path):
 
 def test_decisions_log_lists_every_trail_entry_with_class_names(reviewed, tmp_path):
     path, ex, q, other = reviewed
-    from core.project import Project
+    from labelaudit.core.project import Project
 
     with Project.open(path) as p:
         p.undo()  # undo the unsure: the log gains an entry, loses nothing

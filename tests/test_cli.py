@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.cli import main
+from labelaudit.core.cli import main
 
 PAPER = {"mnist": (100, 15), "cifar10": (275, 54), "imdb": (1310, 725)}
 
@@ -191,7 +191,7 @@ def test_flagged_csv_neutralises_formulas(tmp_path, capsys):
 
 def test_entry_point_no_traceback(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "core.cli", "audit", str(tmp_path / "nothing.csv"), "--pred-probs", "x.npy"],
+        [sys.executable, "-m", "labelaudit.core.cli", "audit", str(tmp_path / "nothing.csv"), "--pred-probs", "x.npy"],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2
@@ -200,7 +200,7 @@ def test_entry_point_no_traceback(tmp_path):
 
 
 def test_help_lists_commands():
-    proc = subprocess.run([sys.executable, "-m", "core.cli", "--help"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-m", "labelaudit.gui.launch", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     for cmd in ("audit", "gui", "demo", "benchmark", "export"):
         assert cmd in proc.stdout

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core.data import detect_columns, load_dataset, read_classes, read_table
+from labelaudit.core.data import detect_columns, load_dataset, read_classes, read_table
 from input_errors import error
 
 

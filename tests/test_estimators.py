@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core.calibration import calibration_metrics
-from core.calibration_estimators import (
+from labelaudit.core.calibration import calibration_metrics
+from labelaudit.core.calibration_estimators import (
     PRESETS,
     calibration_table,
     classwise_ece,
@@ -12,7 +12,7 @@ from core.calibration_estimators import (
     l2_ece,
     smooth_ece,
 )
-from core.errors import InputError
+from labelaudit.core.errors import InputError
 
 
 def _binary(conf, correct):

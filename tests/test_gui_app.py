@@ -10,12 +10,12 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtTest import QTest
 
-from core.calibration import bin_assignments, reliability_bins
-from core.errors import InputError
-from core.export import flagged_table
-from core.pipeline import AuditConfig, run_audit
-from gui.main_window import MainWindow
-from gui.setup_dialog import AuditSetupDialog
+from labelaudit.core.calibration import bin_assignments, reliability_bins
+from labelaudit.core.errors import InputError
+from labelaudit.core.export import flagged_table
+from labelaudit.core.pipeline import AuditConfig, run_audit
+from labelaudit.gui.main_window import MainWindow
+from labelaudit.gui.setup_dialog import AuditSetupDialog
 
 CLASSES = ["billing", "shipping", "returns"]
 WORDS = {
@@ -216,10 +216,10 @@ def test_added_tabs_follow_the_report(qtbot, window, text_data):
 
 
 def test_big_tables_sort_uncached_columns_off_the_gui_thread(qtbot, window, text_data, monkeypatch):
-    import gui.state
+    from labelaudit.gui import state as gui_state
 
     report = run_to_results(qtbot, window, config_for(text_data))
-    monkeypatch.setattr(gui.state, "ASYNC_SORT_ROWS", 10)  # treat this table as big
+    monkeypatch.setattr(gui_state, "ASYNC_SORT_ROWS", 10)  # treat this table as big
     busy = []
     window.selection.busy.connect(busy.append)
     model = window.explorer.model
@@ -353,7 +353,7 @@ def test_drop_opens_setup_and_recent_files_remember_settings(qtbot, window, text
 
 
 def test_demo_finds_the_planted_errors(qtbot, window, tmp_path, monkeypatch):
-    pytest.importorskip("core.scoring.registry")
+    pytest.importorskip("labelaudit.core.scoring.registry")
     monkeypatch.setenv("LABELAUDIT_CACHE", str(tmp_path / "cache"))
     window.start_demo()
     qtbot.waitUntil(lambda: window.report is not None, timeout=120_000)

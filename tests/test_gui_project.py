@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PySide6.QtCore import QSettings, Qt
 
-from gui.main_window import MainWindow
+from labelaudit.gui.main_window import MainWindow
 from test_gui_app import config_for, run_to_results, text_data  # noqa: F401 (fixture)
 
 
@@ -105,7 +105,7 @@ def test_import_validation_and_recalibrate(qtbot, tmp_path, text_data):  # noqa:
 
 
 def test_reviews_option_becomes_a_reviewer_in_the_project(qtbot, tmp_path, labelerrors):
-    from core.pipeline import AuditConfig
+    from labelaudit.core.pipeline import AuditConfig
 
     folder = labelerrors / "mnist"
     window = make_window(qtbot, tmp_path)

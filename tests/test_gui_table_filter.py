@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.calibration import reliability_bins
-from core.table_filter import ExampleTable, TableFilter, confidence_histogram, pair_counts
+from labelaudit.core.calibration import reliability_bins
+from labelaudit.core.table_filter import ExampleTable, TableFilter, confidence_histogram, pair_counts
 
 
 def _frame(n=2000, k=4, seed=0):

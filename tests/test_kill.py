@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.project import Project
+from labelaudit.core.project import Project
 from helpers.project_factory import make_project
 
 WORKER = Path(__file__).parent / "helpers" / "kill_worker.py"

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from input_errors import error
-from core.predictions import check_pred_probs, load_predictions, softmax
-from core.progress import RunContext
+from labelaudit.core.predictions import check_pred_probs, load_predictions, softmax
+from labelaudit.core.progress import RunContext
 
 
 def save(tmp_path, name, arr):

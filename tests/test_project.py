@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import InputError
-from core.project import SCHEMA_VERSION, Project
+from labelaudit.core.errors import InputError
+from labelaudit.core.project import SCHEMA_VERSION, Project
 from helpers.project_factory import CLASSES, make_project
 
 
@@ -218,7 +218,7 @@ def test_truncated_project_is_reported_as_damaged(tmp_path):
 
 def mnist_project(tmp_path, labelerrors):
     """A project over the labelerrors MNIST test set (labels, classes, the released pred_probs)."""
-    from core.pipeline import AuditConfig
+    from labelaudit.core.pipeline import AuditConfig
 
     d = labelerrors / "mnist"
     given = np.load(d / "labels.npy").astype(np.int64)

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from core.calibration import calibration_metrics
-from core.errors import Cancelled, InputError
-from core.progress import RunContext
-from core.recalibration import apply_temperature, recalibrate
+from labelaudit.core.calibration import calibration_metrics
+from labelaudit.core.errors import Cancelled, InputError
+from labelaudit.core.progress import RunContext
+from labelaudit.core.recalibration import apply_temperature, recalibrate
 
 
 def _normalise(p):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from core.errors import InputError
-from core.project import Project
-from core.review import ReviewSession, review_order
+from labelaudit.core.errors import InputError
+from labelaudit.core.project import Project
+from labelaudit.core.review import ReviewSession, review_order
 from helpers.project_factory import CLASSES, make_project
 
 

@@ -7,8 +7,8 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from core.project import Project  # noqa: E402
-from gui.review_panel import ReviewPanel  # noqa: E402
+from labelaudit.core.project import Project  # noqa: E402
+from labelaudit.gui.review_panel import ReviewPanel  # noqa: E402
 from helpers.project_factory import CLASSES, make_project  # noqa: E402
 
 
@@ -135,7 +135,7 @@ def test_navigation_batch_accept_and_labels_shown(panel, qtbot):
 
 
 def test_digit_keys_follow_digit_class_names():
-    from gui.review_panel import digit_classes
+    from labelaudit.gui.review_panel import digit_classes
 
     assert digit_classes([str(i) for i in range(10)]) == {i: i for i in range(10)}  # MNIST: key 5 is class "5"
     assert digit_classes(["neg", "pos"]) == {1: 0, 2: 1}

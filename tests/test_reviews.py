@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import InputError
-from core.reviews import COLUMNS, load_reviews
+from labelaudit.core.errors import InputError
+from labelaudit.core.reviews import COLUMNS, load_reviews
 
 
 def _classes(labelerrors, name):

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.data import Dataset, load_dataset
-from core.errors import Cancelled, InputError
-from core.progress import RunContext
-from core.scoring import llm
-from core.scoring.llm import LLMScorer
+from labelaudit.core.data import Dataset, load_dataset
+from labelaudit.core.errors import Cancelled, InputError
+from labelaudit.core.progress import RunContext
+from labelaudit.core.scoring import llm
+from labelaudit.core.scoring.llm import LLMScorer
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,15 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from core.data import load_dataset  # noqa: E402
-from core.errors import Cancelled, InputError  # noqa: E402
-from core.progress import RunContext  # noqa: E402
-from core.scoring import make_scorer  # noqa: E402
-from core.scoring import probe as probe_mod  # noqa: E402
-from core.scoring.data_issues import find_data_issues  # noqa: E402
-from core.scoring.device import dtype_for, pad_batch, pick_device, run_batches  # noqa: E402
-from core.scoring.hf_classifier import HFClassifierScorer  # noqa: E402
-from core.scoring.probe import EmbeddingProbeScorer, PixelProbeScorer, TextEncoder, cross_val_probs  # noqa: E402
+from labelaudit.core.data import load_dataset  # noqa: E402
+from labelaudit.core.errors import Cancelled, InputError  # noqa: E402
+from labelaudit.core.progress import RunContext  # noqa: E402
+from labelaudit.core.scoring import make_scorer  # noqa: E402
+from labelaudit.core.scoring import probe as probe_mod  # noqa: E402
+from labelaudit.core.scoring.data_issues import find_data_issues  # noqa: E402
+from labelaudit.core.scoring.device import dtype_for, pad_batch, pick_device, run_batches  # noqa: E402
+from labelaudit.core.scoring.hf_classifier import HFClassifierScorer  # noqa: E402
+from labelaudit.core.scoring.probe import EmbeddingProbeScorer, PixelProbeScorer, TextEncoder, cross_val_probs  # noqa: E402
 
 WORDS = ["red", "green", "blue", "cat", "dog", "fish", "run", "jump", "sit", "big", "small", "fast", "slow"]
 
@@ -309,7 +309,7 @@ def test_routing(tiny_bert, tmp_path, monkeypatch):
         def __init__(self, model_path=None, *, device="auto", batch_size=None, folds=5, seed=0, **options):
             made.append((model_path, device, options))
 
-    monkeypatch.setitem(sys.modules, "core.scoring.llm", types.SimpleNamespace(LLMScorer=FakeLLM))
+    monkeypatch.setitem(sys.modules, "labelaudit.core.scoring.llm", types.SimpleNamespace(LLMScorer=FakeLLM))
     dataset = _text_dataset(tmp_path, n=6)
     assert isinstance(make_scorer(None, dataset=dataset), EmbeddingProbeScorer)
     assert isinstance(make_scorer(str(tiny_bert), dataset=dataset, quantize=True), EmbeddingProbeScorer)

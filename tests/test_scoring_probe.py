@@ -7,10 +7,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from core.data import load_dataset  # noqa: E402
-from core.progress import RunContext  # noqa: E402
-from core.scoring import make_scorer  # noqa: E402
-from core.scoring.probe import (  # noqa: E402
+from labelaudit.core.data import load_dataset  # noqa: E402
+from labelaudit.core.progress import RunContext  # noqa: E402
+from labelaudit.core.scoring import make_scorer  # noqa: E402
+from labelaudit.core.scoring.probe import (  # noqa: E402
     EmbeddingProbeScorer,
     PixelProbeScorer,
     TextEncoder,

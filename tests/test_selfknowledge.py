@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import InputError
-from core.selfknowledge import coverage_curve, self_knowledge_report
+from labelaudit.core.errors import InputError
+from labelaudit.core.selfknowledge import coverage_curve, self_knowledge_report
 
 
 def test_small_case_by_hand():

@@ -9,11 +9,9 @@ by that reviewer right after the change, ``null`` when none), flushed at once.
 import json
 import random
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from core.project import Project  # noqa: E402
+from labelaudit.core.project import Project  # noqa: E402
 
 CLASSES = ["bird", "cat", "dog", "fish"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.pipeline import AuditConfig
-from core.project import Project
+from labelaudit.core.pipeline import AuditConfig
+from labelaudit.core.project import Project
 
 CLASSES = ["bird", "cat", "dog", "fish"]
 # Texts a spreadsheet would run as formulas if written raw to CSV.
