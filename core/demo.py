@@ -39,17 +39,16 @@ def make_demo(folder: str | Path | None = None) -> AuditConfig:
     if not table.exists():
         import pandas as pd
 
+        from .export import write_csv
+
         digits = load_digits()
         noisy, flipped = planted_labels(digits.target, 10)
         (folder / "images").mkdir(parents=True, exist_ok=True)
         paths = []
         for i, img in enumerate(digits.images):
             rel = f"images/{i:04d}.png"
-            Image.fromarray((img * (255 / 16)).astype(np.uint8), mode="L").save(folder / rel)
+            Image.fromarray((img * (255 / 16)).astype(np.uint8)).save(folder / rel)
             paths.append(rel)
-        tmp = table.with_suffix(".tmp")
-        pd.DataFrame(
-            {"image": paths, "label": noisy, "true_label": digits.target, "planted_error": flipped}
-        ).to_csv(tmp, index=False)
-        tmp.replace(table)  # complete or absent, never half-written
+        write_csv(pd.DataFrame(  # complete or absent, never half-written
+            {"image": paths, "label": noisy, "true_label": digits.target, "planted_error": flipped}), table)
     return AuditConfig(data=str(table), label_col="label", image_col="image", model="probe")

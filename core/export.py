@@ -8,9 +8,12 @@ flagged-example table that both the CLI and the GUI's export write.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,36 +25,103 @@ from .errors import InputError
 if TYPE_CHECKING:
     from .pipeline import AuditReport
 
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label")
+
+# Everything str.splitlines() breaks a line at: a reader (or a spreadsheet) may start a new row or line there.
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+# A line whose first visible character is one of these runs as a formula (ASCII and full-width forms).
+_TRIGGERS = "=+\\-@\uff1d\uff0b\uff0d\uff20"
+# Characters a spreadsheet skips before deciding: whitespace and the zero-width ones str.isspace() misses.
+_INVISIBLE = "\\s\u200b\u200c\u200d\u2060\ufeff"
+_RISKY_LINE = re.compile(f"[\\t\\r]|[{_INVISIBLE}]*[{_TRIGGERS}]")
+_RISKY_CELL = re.compile(f"(?:\\A|[{LINE_BREAKS}])(?:[\\t\\r]|[{_INVISIBLE}]*[{_TRIGGERS}])")
 
 
 def safe_csv_cell(value):
-    """Return ``value`` with a leading quote if a spreadsheet would run it as a formula.
+    """Return ``value`` so that no line of it can run as a spreadsheet formula.
 
-    Strings starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return get a
-    ``'`` prefix (OWASP's CSV-injection advice); everything else is unchanged.
+    A string gets a ``'`` before every line (split where ``str.splitlines`` splits)
+    that starts with tab or CR or whose first non-blank character is ``=``, ``+``,
+    ``-`` or ``@`` (OWASP's CSV-injection advice, applied per line because a
+    reader may start a new row or line at any break). Other values are returned
+    unchanged, so numbers (negative ones too) stay numbers.
     """
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    if not isinstance(value, str) or not _RISKY_CELL.search(value):
+        return value
+    return "".join("'" + line if _RISKY_LINE.match(line) else line for line in value.splitlines(keepends=True))
+
+
+def _safe_column(col: pd.Series) -> pd.Series:
+    """Text-like column -> object column of neutralised strings (numbers kept, missing values blank)."""
+    def cell(v):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+            return None
+        if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
+            return v.item() if isinstance(v, np.generic) else v
+        return safe_csv_cell(v if isinstance(v, str) else str(v))
+    return col.astype(object).map(cell)
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``df`` whose text cells cannot run as spreadsheet formulas."""
+    """Copy of ``df`` whose text cells and header cells cannot run as spreadsheet formulas."""
     out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(safe_csv_cell)
+    for name in out.columns:
+        col = out[name]
+        if not (pd.api.types.is_numeric_dtype(col.dtype) and col.dtype != object):
+            out[name] = _safe_column(col)
     out.columns = [safe_csv_cell(str(c)) for c in out.columns]
     return out
 
 
-def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` as UTF-8 CSV with formula cells neutralised; returns the path."""
+def _plain_cell(v):
+    """One cell of a row-wise table, ready for ``csv.writer`` with QUOTE_NONNUMERIC."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, (bool, int, float)):
+        return v
+    return safe_csv_cell(str(v))
+
+
+def write_csv(data, path: str | Path) -> Path:
+    """Write a table as UTF-8 CSV that is safe to open in a spreadsheet; returns the path.
+
+    ``data`` is a DataFrame (its columns are the header) or an iterable of rows
+    whose first row is the header. Every text cell, header cells included, goes
+    through ``safe_csv_cell`` and is quoted (so a line break or delimiter inside
+    it stays inside it); numbers are written bare, so a spreadsheet reads them as
+    numbers. The file is written beside ``path`` and moved into place, so a reader
+    never sees half of it and a symlink at ``path`` is replaced, not written through.
+    """
     path = Path(path)
-    neutralise_formulas(df).to_csv(path, index=False)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(data, pd.DataFrame):
+            neutralise_formulas(data).to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                writer = csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+                writer.writerows([_plain_cell(v) for v in row] for row in data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def delimited_text(rows, delimiter: str = "\t") -> str:
+    """Rows -> text for the clipboard that pastes into a spreadsheet as these cells and runs nothing.
+
+    Each cell is flattened to one line (line breaks and the delimiter become
+    spaces, since paste targets differ in how they read quoted breaks), then
+    neutralised like ``write_csv``'s cells; one line per row.
+    """
+    flatten = str.maketrans({c: " " for c in LINE_BREAKS + delimiter})
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    for row in rows:
+        writer.writerow(["" if v is None else safe_csv_cell(str(v).translate(flatten)) for v in row])
+    return buf.getvalue().rstrip("\n")
 
 
 def with_class_names(examples: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from labelaudit.core.export import delimited_text
 from labelaudit.core.table_filter import TableFilter
 
 from . import theme
@@ -360,7 +361,7 @@ class ExplorerPage(QWidget):
             self._select_view_row(view_row)
 
     def row_text(self, row: int) -> str:
-        """The shown columns of dataset row ``row`` as two tab-separated lines (headers, values)."""
+        """The shown columns of dataset row ``row`` as two tab-separated lines (headers, values), safe to paste."""
         results = self.state.results
         view_row = self.model.view_row_of(row)
         headers, values = [], []
@@ -369,8 +370,8 @@ class ExplorerPage(QWidget):
             value = self.model.data(self.model.index(view_row, c), Qt.UserRole)
             if isinstance(value, (int, np.integer)) and results.table.kind(name) == "label":
                 value = results.class_names[int(value)]
-            values.append("" if value is None else str(value).replace("\t", " ").replace("\n", " "))
-        return "\t".join(headers) + "\n" + "\t".join(values)
+            values.append(value)
+        return delimited_text([headers, values])
 
     def copy_current_row(self) -> None:
         row = self.state.current_row
