@@ -58,6 +58,111 @@ def test_layer_check_catches_a_qt_import(tmp_path, monkeypatch):
     ]
 
 
+def _module_name(path: Path, root: Path) -> str:
+    """labelaudit.core.x.y for root/core/x/y.py (a package's __init__.py is the package)."""
+    parts = path.relative_to(root).with_suffix("").parts
+    return "labelaudit." + ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runs_at_import(tree: ast.Module):
+    """The import statements that run when the module is imported: not those inside
+    functions (lazy imports) nor under ``if TYPE_CHECKING:``."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def import_graph(root: Path, folder: str = "core", lazy: bool = False) -> dict[str, set[str]]:
+    """module -> the labelaudit modules under ``root/folder`` that it imports, at import time
+    (or anywhere in the file with ``lazy``). ``from pkg import sub`` counts as importing pkg.sub."""
+    modules = {_module_name(p, root): p for p in (root / folder).rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))] if lazy else _runs_at_import(tree)
+        targets = set()
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+                continue
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = (f"{base}.{node.module}" if node.module else base) if node.level else node.module
+            targets.add(module)
+            targets.update(f"{module}.{alias.name}" for alias in node.names)
+        # a module's own packages are already importing when it runs: no edge to them
+        graph[name] = {t for t in targets if t in modules and not (name + ".").startswith(t + ".")}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle as [a, b, ..., a], or [] when the graph is acyclic."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return []
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return []
+
+
+def test_core_imports_form_no_cycle_at_import_time():
+    graph = import_graph(REPO)
+    assert "labelaudit.core.scoring.hf_common" in graph["labelaudit.core.scoring.probe"]
+    assert find_cycle(graph) == []
+
+
+def test_cycle_check_catches_a_circle(tmp_path):
+    pkg = tmp_path / "core" / "scoring"
+    pkg.mkdir(parents=True)
+    (tmp_path / "core" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("from .base import Scorer\nfrom .registry import make\n")
+    (pkg / "base.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .probe import P\n"
+                                 "def lazy():\n    from . import registry\n")
+    (pkg / "registry.py").write_text("from . import probe\n")
+    (pkg / "probe.py").write_text("from .base import Scorer\nfrom .registry import make\n")
+    graph = import_graph(tmp_path)
+    assert graph["labelaudit.core.scoring.base"] == set()  # type-checking and lazy imports do not run
+    assert find_cycle(graph) == ["labelaudit.core.scoring.registry", "labelaudit.core.scoring.probe",
+                                 "labelaudit.core.scoring.registry"]
+    (pkg / "probe.py").write_text("from .base import Scorer\n")
+    assert find_cycle(import_graph(tmp_path)) == []
+
+
+def test_scoring_arrows_run_one_way():
+    """The registry sits above the back ends; base and hf_common sit below them and import no
+    other scoring module, even lazily; no back end reaches up to the registry."""
+    graph = import_graph(REPO, lazy=True)
+    scoring = "labelaudit.core.scoring"
+    for low in ("base", "hf_common"):
+        assert {m for m in graph[f"{scoring}.{low}"] if m.startswith(scoring)} == set()
+    users = {m for m, targets in graph.items() if f"{scoring}.registry" in targets}
+    assert users <= {scoring}
+    assert {f"{scoring}.probe", f"{scoring}.hf_classifier"} <= graph[f"{scoring}.registry"]
+    assert f"{scoring}.probe" not in graph[f"{scoring}.hf_classifier"]  # shared helpers live in hf_common
+
+
 def test_headless_commands_load_no_qt():
     code = (
         "import sys; from labelaudit.gui.launch import main\n"

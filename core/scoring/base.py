@@ -4,6 +4,9 @@ A scorer takes a :class:`core.data.Dataset` and a :class:`core.progress.RunConte
 reports progress per batch through ``ctx.stage``, stops with
 :class:`core.errors.Cancelled` between batches when asked, and returns a
 :class:`ScoreResult`. It may run in any thread.
+
+This module is the bottom of the scoring package: the back ends import it, and
+:func:`core.scoring.registry.make_scorer` (above the back ends) picks one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ScoreResult:
-    """What a back end produced for a dataset.
+    """What one scorer produced for a dataset: the pipeline's input to the audit
+    (probabilities, model, device, optional embeddings). Held by AuditReport.score.
 
     pred_probs: (n, k) float64 rows summing to 1, columns in dataset.class_names order.
     model: a human-readable model name; device: where it ran ("cpu", "cuda:0", ...).
@@ -47,26 +51,3 @@ class Scorer(Protocol):
 
     def score(self, dataset: "Dataset", ctx: "RunContext") -> ScoreResult: ...
 
-
-def make_scorer(
-    model: str | None,
-    *,
-    dataset: "Dataset",
-    device: str = "auto",
-    batch_size: int | None = None,
-    folds: int = 5,
-    seed: int = 0,
-    **options,
-) -> Scorer:
-    """Pick the back end for ``--model``.
-
-    model: None or "probe" -> embedding probe (text) or pixel probe (images);
-    "llm" -> the bundled SmolLM2 zero-shot scorer; a folder -> whatever model it holds
-    (HF sequence/image classifier, embedding model for the probe, or causal LM).
-    Raises InputError for an unknown name or a folder that holds no model.
-    """
-    from .registry import resolve_scorer
-
-    return resolve_scorer(
-        model, dataset=dataset, device=device, batch_size=batch_size, folds=folds, seed=seed, **options
-    )

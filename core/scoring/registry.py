@@ -1,4 +1,7 @@
-"""``--model`` -> the scorer that runs it (used by :func:`core.scoring.base.make_scorer`).
+"""``--model`` -> the scorer that runs it: :func:`make_scorer`, above the back ends.
+
+Imports run one way: this module imports the back ends (lazily, when chosen), the back
+ends import :mod:`.base` and :mod:`.hf_common`, which import neither.
 
 None / "probe": the embedding probe on the bundled MiniLM for a text dataset, the pixel
 probe for an image dataset. "llm": the bundled SmolLM2 zero-shot scorer. A folder: its
@@ -49,10 +52,16 @@ def folder_kind(folder: Path) -> str:
                      "classifier, an embedding model or a causal LM")
 
 
-def resolve_scorer(model: str | None, *, dataset: "Dataset", device: str = "auto", batch_size: int | None = None,
-                   folds: int = 5, seed: int = 0, **options) -> "Scorer":
-    """Build the scorer for ``model``; see the module docstring. ``options`` reach the chosen
-    back end when its constructor takes them (e.g. quantize, trust_remote_code, C)."""
+def make_scorer(model: str | None, *, dataset: "Dataset", device: str = "auto", batch_size: int | None = None,
+                folds: int = 5, seed: int = 0, **options) -> "Scorer":
+    """The back end for ``--model`` (see the module docstring), built for ``dataset``.
+
+    model: None or "probe" -> embedding probe (text) or pixel probe (images);
+    "llm" -> the bundled SmolLM2 zero-shot scorer; a folder -> whatever model it holds
+    (HF sequence/image classifier, embedding model for the probe, or causal LM).
+    ``options`` reach the chosen back end when its constructor takes them (e.g. quantize,
+    trust_remote_code, C). Raises InputError for an unknown name or a folder that holds no model.
+    """
     common = dict(device=device, batch_size=batch_size, folds=folds, seed=seed)
     name = (model or "probe").strip() if isinstance(model, str) or model is None else str(model)
     if name.lower() == "probe":
