@@ -212,7 +212,7 @@ def audit_arrays(
 
     if score is not None and score.embeddings is not None:
         t0 = time.perf_counter()
-        from .scoring.data_issues import find_data_issues
+        from .data_issues import find_data_issues
 
         issues, counts = find_data_issues(score.embeddings, labels, pred_probs)
         for col in issues.columns:

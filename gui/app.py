@@ -38,7 +38,7 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 WARM_IMPORTS = ("labelaudit.core.pipeline", "labelaudit.core.data", "labelaudit.core.predictions", "labelaudit.core.audit", "labelaudit.core.calibration",
                 "labelaudit.core.export", "cleanlab.filter", "sklearn.linear_model")
 #: Also needed by a model run (scoring, data-issue checks) and by the demo.
-MODEL_IMPORTS = ("labelaudit.core.scoring.registry", "labelaudit.core.scoring.probe", "labelaudit.core.scoring.data_issues",
+MODEL_IMPORTS = ("labelaudit.core.scoring.registry", "labelaudit.core.scoring.probe", "labelaudit.core.data_issues",
                  "cleanlab.datalab.internal.issue_manager.duplicate", "sklearn.model_selection",
                  "threadpoolctl", "PIL.Image")
 TEXT_MODEL_IMPORTS = ("torch", "transformers", "transformers.modeling_utils", "accelerate",

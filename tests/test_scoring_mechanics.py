@@ -17,7 +17,7 @@ from labelaudit.core.errors import Cancelled, InputError  # noqa: E402
 from labelaudit.core.progress import RunContext  # noqa: E402
 from labelaudit.core.scoring import make_scorer  # noqa: E402
 from labelaudit.core.scoring import probe as probe_mod  # noqa: E402
-from labelaudit.core.scoring.data_issues import find_data_issues  # noqa: E402
+from labelaudit.core.data_issues import find_data_issues  # noqa: E402
 from labelaudit.core.scoring.device import dtype_for, pad_batch, pick_device, run_batches  # noqa: E402
 from labelaudit.core.scoring.hf_classifier import HFClassifierScorer  # noqa: E402
 from labelaudit.core.scoring.probe import EmbeddingProbeScorer, PixelProbeScorer, TextEncoder, cross_val_probs  # noqa: E402
