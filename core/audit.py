@@ -29,7 +29,8 @@ from .progress import RunContext
 
 @dataclass
 class AuditResult:
-    """What confident learning found.
+    """What confident learning found for one set of labels and pred_probs: per-example
+    flags and class-level noise. One part of an AuditReport (AuditReport.audit).
 
     examples: one row per example, in row order, columns ``row``,
       ``given_label``, ``predicted_label`` (argmax of pred_probs),

@@ -61,7 +61,9 @@ class AuditConfig:
 
 @dataclass
 class AuditReport:
-    """The result of one run; see the module docstring of core.pipeline.
+    """Everything one pipeline run produced, for the CLI to write to --out and the GUI to
+    show: config, dataset, ScoreResult, AuditResult, calibration and the summary.
+    See the module docstring of core.pipeline.
 
     examples: one row per example in file order, with the columns of
     ``examples.parquet`` (row, id, given/predicted/suggested label indices,

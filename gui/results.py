@@ -55,7 +55,8 @@ DECISION_COLUMNS = ("decided_label", "decision")
 
 @dataclass
 class Results:
-    """An AuditReport with the arrays its views display.
+    """The GUI's view of one AuditReport: the report plus the table and arrays its views
+    draw (computed once per report).
 
     table: every column the examples table can show (ExampleTable).
     columns: the columns shown, in order. input_col: the text or image column (or None).

@@ -24,7 +24,8 @@ ASYNC_SORT_ROWS = 200_000
 
 
 class ResultsState(QObject):
-    """Shared state of the results views.
+    """What one window's results views show now: the Results, filter, sort order, visible
+    rows and the selected row, with a signal when any of them changes.
 
     Signals: results_changed(Results | None), filter_changed(TableFilter),
     rows_changed(np.ndarray: dataset rows in display order), current_changed(int:
