@@ -22,8 +22,10 @@ from .errors import Cancelled
 class ProgressEvent:
     """One progress report: ``done`` of ``total`` units of ``stage``.
 
-    ``rate`` is units per second since the stage began and ``eta_s`` the
-    seconds left at that rate (both None until measurable).
+    ``rate`` is units per second and ``eta_s`` the seconds left at that rate.
+    Both stay None until the rate is measured: over at least
+    ``RunContext.rate_after_s`` of progress counted from the first unit done,
+    so a slow first batch (loading, warm-up) does not inflate the estimate.
     """
 
     stage: str
@@ -39,8 +41,8 @@ class Stage:
     def __init__(self, ctx: "RunContext", name: str, total: int):
         self.ctx, self.name, self.total = ctx, name, max(int(total), 0)
         self.done = 0
-        self._start = time.perf_counter()
-        self._last_emit = 0.0
+        self._first: tuple[float, int] | None = None  # (time, done) when the first units were done
+        self._last_emit = ctx.clock()
         self._emit(force=True)
 
     def advance(self, n: int = 1) -> None:
@@ -50,13 +52,18 @@ class Stage:
         self.ctx.check_cancelled()
 
     def _emit(self, force: bool = False) -> None:
-        now = time.perf_counter()
+        now = self.ctx.clock()
+        if self.done and self._first is None:
+            self._first = (now, self.done)
         if not force and now - self._last_emit < self.ctx.min_interval_s:
             return
         self._last_emit = now
-        elapsed = now - self._start
-        rate = self.done / elapsed if self.done and elapsed > 0 else None
-        eta = (self.total - self.done) / rate if rate else None
+        rate = eta = None
+        if self._first is not None:
+            t0, d0 = self._first
+            if now - t0 >= self.ctx.rate_after_s and self.done > d0:
+                rate = (self.done - d0) / (now - t0)
+                eta = (self.total - self.done) / rate
         self.ctx.emit(ProgressEvent(self.name, self.done, self.total, rate, eta))
 
     def __enter__(self) -> "Stage":
@@ -74,6 +81,9 @@ class RunContext:
     ``on_progress(event)`` receives :class:`ProgressEvent`; ``on_notice(text)``
     receives one-line messages a user should see (a renormalisation, an
     in-sample warning). Both may be called from a worker thread.
+    ``min_interval_s``: the least time between two progress events of a stage;
+    ``rate_after_s``: how long progress is measured before a rate and ETA are given;
+    ``clock``: seconds as a float (tests pass a fake one).
     """
 
     def __init__(
@@ -81,10 +91,14 @@ class RunContext:
         on_progress: Callable[[ProgressEvent], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
         min_interval_s: float = 0.05,
+        rate_after_s: float = 1.0,
+        clock: Callable[[], float] = time.perf_counter,
     ):
         self.on_progress = on_progress
         self.on_notice = on_notice
         self.min_interval_s = min_interval_s
+        self.rate_after_s = rate_after_s
+        self.clock = clock
         self.notices: list[str] = []
         self._cancel = threading.Event()
 

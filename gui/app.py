@@ -14,6 +14,48 @@ from . import theme
 
 WINDOW_SIZE = (1280, 800)
 
+#: What Qt's xcb platform plugin loads at start that minimal Linux systems lack:
+#: (soname, Debian/Ubuntu package, Fedora package).
+XCB_LIBRARIES = (
+    ("libxcb-cursor.so.0", "libxcb-cursor0", "xcb-util-cursor"),
+    ("libxcb-icccm.so.4", "libxcb-icccm4", "xcb-util-wm"),
+    ("libxcb-keysyms.so.1", "libxcb-keysyms1", "xcb-util-keysyms"),
+)
+
+
+def uses_xcb(environ=os.environ, platform: str = sys.platform) -> bool:
+    """Whether Qt will start on the xcb (X11) platform: Linux, and QT_QPA_PLATFORM names xcb,
+    or is unset outside a Wayland session."""
+    if not platform.startswith("linux"):
+        return False
+    chosen = environ.get("QT_QPA_PLATFORM", "").strip()
+    if chosen:
+        return chosen.split(";")[0].split(":")[0] == "xcb"
+    return not environ.get("WAYLAND_DISPLAY")
+
+
+def missing_xcb_libraries(load=None) -> str | None:
+    """One line naming the packages to install when an xcb library Qt needs cannot be loaded, else None.
+
+    ``load(soname)`` opens a shared library and raises OSError when it cannot (default ctypes.CDLL).
+    Without the check, Qt aborts with a core dump when its xcb plugin fails to load.
+    """
+    if load is None:
+        import ctypes
+
+        load = ctypes.CDLL
+    missing = []
+    for soname, apt, dnf in XCB_LIBRARIES:
+        try:
+            load(soname)
+        except OSError:
+            missing.append((soname, apt, dnf))
+    if not missing:
+        return None
+    return (f"the window system (Qt xcb) needs {', '.join(m[0] for m in missing)}: install "
+            f"'sudo apt install {' '.join(m[1] for m in missing)}' (Debian/Ubuntu) or "
+            f"'sudo dnf install {' '.join(m[2] for m in missing)}' (Fedora)")
+
 
 def make_app(argv: list[str] | None = None) -> QApplication:
     """The QApplication (created once): high-DPI, system light/dark palette, icon, stylesheet."""
@@ -104,6 +146,14 @@ def run_gui(config=None, *, run: bool = False, demo: bool = False) -> int:
     """
     if os.environ.get("LABELAUDIT_DEBUG"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if QApplication.instance() is None and uses_xcb():
+        problem = missing_xcb_libraries() or (None if os.environ.get("DISPLAY") else
+                                              "no X display to open the window on (DISPLAY is not set): run it in a "
+                                              "desktop session, or use 'labelaudit audit' for a headless audit")
+        if problem:
+            from labelaudit.core.errors import InputError
+
+            raise InputError(problem)
     app = make_app()
     starts_run = demo or (config is not None and run)
     if starts_run:

@@ -671,5 +671,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if self.thread is not None:
             self.thread.cancel()
-            self.thread.wait(5000)
+            if not self.thread.wait(5000):
+                self.thread.outlive_parent()
         super().closeEvent(event)

@@ -126,7 +126,8 @@ class AuditSetupDialog(QDialog):
     """Pick the data, its columns, the model and the options; ``config()`` returns the AuditConfig.
 
     ``run_requested`` is True when the dialog was closed with "Run audit".
-    ``preview_ready`` fires once the data preview is shown (tests wait on it).
+    ``previewed`` is the path whose preview (or reason it cannot be read) is shown, None while
+    reading; ``preview_ready`` fires when it is set.
     """
 
     preview_ready = Signal()
@@ -140,6 +141,7 @@ class AuditSetupDialog(QDialog):
         self._preview: dict | None = None
         self._loading = None
         self._closed = False
+        self.previewed: str | None = None
 
         # -- data -------------------------------------------------------------
         self.data_path = PathField("Open dataset", DATA_FILTER, placeholder="csv, tsv, parquet, jsonl, .npy of labels")
@@ -339,14 +341,16 @@ class AuditSetupDialog(QDialog):
         self.preview_model.clear()
         self._preview = None
         self._loading = path
+        self.previewed = None
         run_in_pool(lambda: preview_data(path), lambda r, p=path: self._show_preview(p, r),
-                    lambda reason, _d, p=path: self._preview_failed(p, reason))
+                    lambda reason, _d, p=path: self._preview_failed(p, reason), owner=self)
 
     def _preview_failed(self, path: str, reason: str) -> None:
         if path != self._loading:
             return
         self.note.setText(f"<span style='color:{theme.WRONG}'>{reason}</span>")
         self._fill_roles([], {})
+        self.previewed = path
         self.preview_ready.emit()
 
     def _show_preview(self, path: str, result: dict) -> None:
@@ -375,6 +379,7 @@ class AuditSetupDialog(QDialog):
             f"{title.lower()}: {detected.get(key)!s}" for key, title in ROLES if detected.get(key)
         )
         self.note.setText("  ·  ".join(t for t in (shown, ("Detected " + note) if note and not result["note"] else note) if t))
+        self.previewed = path
         self.preview_ready.emit()
 
     def _fill_roles(self, columns: list[str], chosen: dict) -> None:

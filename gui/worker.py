@@ -5,6 +5,8 @@ The audit thread calls :func:`core.pipeline.run_audit` with a
 :class:`core.progress.RunContext` whose callbacks emit Qt signals; Qt queues
 them to the GUI thread. After the run it also prepares the view arrays
 (:func:`gui.results.prepare_results`), so the GUI thread only displays.
+Pool jobs deliver their result through a relay owned by the widget that asked,
+so a result that arrives after that widget was deleted is dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import time
 import traceback
 from typing import Callable
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, QTimer, Signal
+from shiboken6 import isValid
 
 from labelaudit.core.errors import Cancelled, InputError
 from labelaudit.core.progress import RunContext
@@ -23,11 +26,22 @@ log = logging.getLogger("labelaudit.gui")
 
 
 def one_line(err: BaseException) -> str:
-    """The reason a user sees: an InputError's message, else 'Type: message' (first line)."""
+    """The reason a user sees, in words: an InputError's message; out of memory, too deeply
+    nested data and file-system errors said plainly; else 'Type: message' (first line)."""
     if isinstance(err, InputError):
         return str(err)
+    if isinstance(err, MemoryError):
+        return "Not enough memory for this step: try a smaller batch size, or close other programs."
+    if isinstance(err, RecursionError):
+        return "The data is nested too deeply to process (maximum recursion depth exceeded)."
+    if isinstance(err, OSError) and err.strerror:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror}"
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+_orphans: set = set()
 
 
 class AuditThread(QThread):
@@ -55,6 +69,12 @@ class AuditThread(QThread):
     def cancel(self) -> None:
         """Ask the run to stop at its next batch (thread-safe, returns at once)."""
         self.ctx.cancel()
+
+    def outlive_parent(self) -> None:
+        """Keep this thread object alive after its parent is deleted (a run that did not stop in
+        time); its signals then reach nobody, and it is freed when the process ends."""
+        self.setParent(None)
+        _orphans.add(self)
 
     def run(self) -> None:  # runs in the worker thread
         t0 = time.perf_counter()
@@ -85,64 +105,74 @@ class AuditThread(QThread):
             self.finished_ok.emit(results)
 
 
-class _Signals(QObject):
-    done = Signal(object)
-    failed = Signal(str, str)
+class _Hub(QObject):
+    """Lives on the GUI thread; pool threads emit ``result(job, ok, payload)`` on it and Qt queues
+    the call to the GUI thread, where the job's relay (if still alive) gets it."""
 
+    result = Signal(int, bool, object)
 
-class FunctionWorker(QRunnable):
-    """Run ``fn()`` on the global thread pool; ``signals.done(result)`` or
-    ``signals.failed(reason, details)`` arrive on the GUI thread."""
-
-    _alive: set = set()
-
-    def __init__(self, fn: Callable[[], object]):
+    def __init__(self):
         super().__init__()
-        self.fn = fn
-        self.signals = _Signals()
-        self.setAutoDelete(False)
+        self.relays: dict[int, _Relay] = {}
+        self.next_job = 0
+        self.result.connect(self._deliver, Qt.QueuedConnection)
 
-    def run(self) -> None:
+    def _deliver(self, job: int, ok: bool, payload) -> None:
+        relay = self.relays.pop(job, None)
+        if relay is None or not isValid(relay):  # its owner was deleted: drop the late result
+            return
+        relay.deliver(ok, payload)
+
+
+class _Relay(QObject):
+    """Carries one job's callbacks; a child of the job's owner, so it dies with it."""
+
+    def __init__(self, on_done: Callable, on_failed: Callable | None, owner: QObject | None):
+        super().__init__(owner)
+        self.on_done, self.on_failed = on_done, on_failed
+
+    def deliver(self, ok: bool, payload) -> None:
         try:
-            result = self.fn()
-        except Exception as err:
-            details = "" if isinstance(err, InputError) else traceback.format_exc()
-            self.signals.failed.emit(one_line(err), details)
-        else:
-            self.signals.done.emit(result)
+            if ok:
+                self.on_done(payload)
+            elif self.on_failed is not None:
+                self.on_failed(*payload)
+        finally:
+            if isValid(self):
+                self.setParent(None)  # no longer the owner's child; Python frees it
+
+
+_hub: _Hub | None = None
 
 
 def run_in_pool(fn: Callable[[], object], on_done: Callable, on_failed: Callable | None = None, *,
-                owner: QObject | None = None) -> FunctionWorker:
-    """Start ``fn`` on the thread pool and call ``on_done(result)`` / ``on_failed(reason, details)``
-    on the GUI thread when it ends. When ``owner`` (a widget) is deleted first, neither is called."""
-    if owner is not None:
-        on_done = _while_alive(owner, on_done)
-        on_failed = _while_alive(owner, on_failed) if on_failed is not None else None
-    worker = FunctionWorker(fn)
-    FunctionWorker._alive.add(worker)  # kept until its result is delivered on the GUI thread
+                owner: QObject | None = None) -> int:
+    """Start ``fn()`` on the global thread pool; call ``on_done(result)`` or ``on_failed(reason, details)``
+    on the GUI thread when it ends. Call it from the GUI thread.
 
-    def release(*_):
-        FunctionWorker._alive.discard(worker)
+    ``owner`` (the widget the callbacks touch): the result travels through a relay object
+    parented to it, so when the owner is deleted first, a late result is dropped instead of
+    reaching a dead widget. Returns the job's number.
+    """
+    global _hub
+    if _hub is None:
+        _hub = _Hub()
+    hub = _hub
+    hub.next_job += 1
+    job = hub.next_job
+    hub.relays[job] = _Relay(on_done, on_failed, owner)
 
-    worker.signals.done.connect(on_done, Qt.QueuedConnection)
-    worker.signals.done.connect(release, Qt.QueuedConnection)
-    if on_failed is not None:
-        worker.signals.failed.connect(on_failed, Qt.QueuedConnection)
-    worker.signals.failed.connect(release, Qt.QueuedConnection)
-    QThreadPool.globalInstance().start(worker)
-    return worker
+    def work() -> None:  # on a pool thread: touches no QObject but the hub's signal
+        try:
+            result = fn()
+        except Exception as err:
+            details = "" if isinstance(err, InputError) else traceback.format_exc()
+            hub.result.emit(job, False, (one_line(err), details))
+        else:
+            hub.result.emit(job, True, result)
 
-
-def _while_alive(owner: QObject, fn: Callable) -> Callable:
-    """``fn`` that does nothing once ``owner``'s C++ object is gone."""
-    from shiboken6 import isValid
-
-    def call(*args):
-        if isValid(owner):
-            fn(*args)
-
-    return call
+    QThreadPool.globalInstance().start(work)
+    return job
 
 
 class StallMeter(QObject):

@@ -72,6 +72,8 @@ def run_to_results(qtbot, window, config):
     qtbot.waitUntil(lambda: window.report is not None, timeout=60_000)
     plot = window.explorer.reliability
     qtbot.waitUntil(lambda: plot.bins is not None, timeout=5_000)
+    # the run is autosaved into a project in the background; its status line comes when it is attached
+    qtbot.waitUntil(lambda: window.projects.project is not None, timeout=10_000)
     return window.report
 
 
@@ -297,8 +299,7 @@ def test_missing_file_reports_the_pipelines_reason(qtbot, window, tmp_path):
 def test_setup_dialog_detects_columns_and_builds_the_config(qtbot, text_data):
     dlg = AuditSetupDialog(AuditConfig(data=str(text_data["csv"])))
     qtbot.addWidget(dlg)
-    with qtbot.waitSignal(dlg.preview_ready, timeout=10_000):
-        pass
+    qtbot.waitUntil(lambda: dlg.previewed == str(text_data["csv"]), timeout=10_000)
     assert dlg.preview_model.rowCount() == 30
     assert dlg.role_boxes["label_col"].currentText() == "label"
     assert dlg.role_boxes["text_col"].currentText() == "text"
@@ -322,8 +323,7 @@ def test_setup_dialog_shows_a_bad_file_reason(qtbot, tmp_path):
     bad.write_text("")
     dlg = AuditSetupDialog(AuditConfig(data=str(bad)))
     qtbot.addWidget(dlg)
-    with qtbot.waitSignal(dlg.preview_ready, timeout=10_000):
-        pass
+    qtbot.waitUntil(lambda: dlg.previewed == str(bad), timeout=10_000)
     assert "the file is empty" in dlg.note.text()
 
 
@@ -335,8 +335,7 @@ def test_drop_opens_setup_and_recent_files_remember_settings(qtbot, window, text
     qtbot.waitUntil(lambda: window.setup_dialog is not None, timeout=3_000)
     dlg = window.setup_dialog
     assert dlg.data_path.path() == str(text_data["csv"])
-    with qtbot.waitSignal(dlg.preview_ready, timeout=10_000):
-        pass
+    qtbot.waitUntil(lambda: dlg.previewed == str(text_data["csv"]), timeout=10_000)
     dlg.model_radios["predictions"].setChecked(True)
     dlg.pred_path.set_path(str(text_data["probs"]))
     dlg.save_button.click()
