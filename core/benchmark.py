@@ -60,7 +60,6 @@ def run_benchmark(
     rank_change = rank_original - rank_corrected (positive: moved up).
     Raises InputError for bad files, no models, or no or both label sources.
     """
-    from .calibration import calibration_metrics
     from .data import load_dataset
     from .predictions import load_predictions
 
@@ -76,32 +75,45 @@ def run_benchmark(
     if not kept.any():
         raise InputError(f"{reviews or project}: every row is dropped; nothing left to score")
 
-    rows = []
+    probs = {}
     with ctx.stage("benchmark", len(models)) as stage:
         for name, path in models.items():
-            probs = load_predictions(path, n_examples=dataset.n, n_classes=dataset.n_classes, ctx=ctx)
-            orig = calibration_metrics(probs, given)
-            corr = calibration_metrics(probs[kept], corrected[kept])
-            rows.append({
-                "model": name,
-                "accuracy_original": orig["accuracy"],
-                "accuracy_corrected": corr["accuracy"],
-                "accuracy_change": corr["accuracy"] - orig["accuracy"],
-                "ece_original": orig["ece"],
-                "ece_corrected": corr["ece"],
-                "n_original": int(dataset.n),
-                "n_corrected": int(kept.sum()),
-                "predictions": str(path),
-            })
+            probs[name] = load_predictions(path, n_examples=dataset.n, n_classes=dataset.n_classes, ctx=ctx)
             stage.advance(1)
+    table = score_models(probs, given, corrected, paths={name: str(p) for name, p in models.items()})
+    if out is not None:
+        write_benchmark(table, out, labels=str(labels_path), n_classes=dataset.n_classes, corrections=corrections)
+    return table
+
+
+def score_models(probs: dict[str, np.ndarray], given: np.ndarray, corrected: np.ndarray, *, paths=None) -> pd.DataFrame:
+    """The benchmark table (COLUMNS) for each model's (n, k) probabilities on ``given`` and ``corrected`` labels.
+
+    corrected: (n,) labels, -1 for dropped rows. Best original accuracy first.
+    """
+    from .calibration import calibration_metrics
+
+    kept = corrected >= 0
+    rows = []
+    for name, p in probs.items():
+        orig = calibration_metrics(p, given)
+        corr = calibration_metrics(p[kept], corrected[kept])
+        rows.append({
+            "model": name,
+            "accuracy_original": orig["accuracy"],
+            "accuracy_corrected": corr["accuracy"],
+            "accuracy_change": corr["accuracy"] - orig["accuracy"],
+            "ece_original": orig["ece"],
+            "ece_corrected": corr["ece"],
+            "n_original": int(len(given)),
+            "n_corrected": int(kept.sum()),
+            "predictions": (paths or {}).get(name, ""),
+        })
     table = pd.DataFrame(rows)
     table["rank_original"] = table["accuracy_original"].rank(ascending=False, method="min").astype(int)
     table["rank_corrected"] = table["accuracy_corrected"].rank(ascending=False, method="min").astype(int)
     table["rank_change"] = table["rank_original"] - table["rank_corrected"]
-    table = table[COLUMNS].sort_values(["rank_original", "model"], kind="stable").reset_index(drop=True)
-    if out is not None:
-        write_benchmark(table, out, labels=str(labels_path), n_classes=dataset.n_classes, corrections=corrections)
-    return table
+    return table[COLUMNS].sort_values(["rank_original", "model"], kind="stable").reset_index(drop=True)
 
 
 def corrected_labels(dataset, *, reviews=None, project=None) -> tuple[np.ndarray, dict]:
@@ -157,8 +169,9 @@ def _project_decisions(project_path, dataset) -> tuple[np.ndarray, np.ndarray]:
     return rows, labels.astype(np.int64)
 
 
-def write_benchmark(table: pd.DataFrame, out, *, labels: str, n_classes: int, corrections: dict) -> dict[str, Path]:
-    """Write ``benchmark.csv`` (the table) and ``benchmark.json`` (table plus provenance) into ``out``."""
+def write_benchmark(table: pd.DataFrame, out, *, labels: str, n_classes: int, corrections: dict,
+                    extra: dict | None = None) -> dict[str, Path]:
+    """Write ``benchmark.csv`` (the table) and ``benchmark.json`` (table plus provenance and ``extra``) into ``out``."""
     from .export import write_csv, write_json
 
     folder = Path(out)
@@ -182,5 +195,6 @@ def write_benchmark(table: pd.DataFrame, out, *, labels: str, n_classes: int, co
             "corrected": "rows not dropped, corrected labels",
         },
         "models": table.to_dict(orient="records"),
+        **(extra or {}),
     }
     return {"csv": write_csv(table, folder / "benchmark.csv"), "json": write_json(doc, folder / "benchmark.json")}

@@ -89,11 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="open the app on scikit-learn's digits with 5%% of labels flipped, and run it")
 
     bench = sub.add_parser("benchmark", help="compare models on original vs corrected labels")
-    bench.add_argument("--labels", required=True, metavar="LABELS", help="given labels: .npy or a table")
+    bench.add_argument("--labels", metavar="LABELS", help="given labels: .npy or a table")
     bench.add_argument("--classes", metavar="FILE")
     bench.add_argument(
-        "--model", action="append", required=True, metavar="NAME=PRED_PROBS", help="a model's predictions (repeat)"
+        "--model", action="append", metavar="NAME=PRED_PROBS", help="a model's predictions (repeat)"
     )
+    bench.add_argument("--lm-eval", action="append", metavar="NAME=PATH",
+                       help="an lm-evaluation-harness samples file or one model's output folder (repeat)")
+    bench.add_argument("--lm-eval-dir", metavar="DIR", help="an lm-eval output folder, one model per subfolder")
     src = bench.add_mutually_exclusive_group()
     src.add_argument("--reviews", metavar="FILE", help="human validation (mturk.json or CSV)")
     src.add_argument("--project", metavar="FILE", help="a .labelaudit project whose review decisions correct the labels")
@@ -187,17 +190,33 @@ def cmd_audit(args) -> int:
     return EXIT_OK
 
 
+def _name_paths(specs, option: str, what: str) -> dict[str, str]:
+    models = {}
+    for spec in specs or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"{option} {spec!r}: expected NAME={what}")
+        if name in models:
+            raise InputError(f"{option} {name!r} given twice")
+        models[name] = path
+    return models
+
+
 def cmd_benchmark(args) -> int:
     from .benchmark import run_benchmark
 
-    models = {}
-    for spec in args.model:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise InputError(f"--model {spec!r}: expected NAME=PRED_PROBS")
-        if name in models:
-            raise InputError(f"--model {name!r} given twice")
-        models[name] = path
+    if args.lm_eval or args.lm_eval_dir:
+        from .lm_eval_benchmark import print_summary, run_lm_eval_benchmark
+
+        if args.model or args.labels:
+            raise InputError("--lm-eval/--lm-eval-dir bring their own labels: drop --labels and --model")
+        results = run_lm_eval_benchmark(_name_paths(args.lm_eval, "--lm-eval", "PATH"), lm_eval_dir=args.lm_eval_dir,
+                                        reviews=args.reviews, project=args.project, out=args.out)
+        print_summary(results)
+        return EXIT_OK
+    if not args.labels or not args.model:
+        raise InputError("benchmark needs --labels LABELS and --model NAME=PRED_PROBS (or --lm-eval NAME=PATH)")
+    models = _name_paths(args.model, "--model", "PRED_PROBS")
     table = run_benchmark(
         args.labels, models, classes=args.classes, reviews=args.reviews, project=args.project, out=args.out
     )

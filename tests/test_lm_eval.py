@@ -1,0 +1,175 @@
+"""lm-evaluation-harness import (core.lm_eval) and benchmark review (core.lm_eval_benchmark).
+
+Files are written as lm-eval itself writes them (tests/helpers/lm_eval_writer.py
+mirrors its code for v0.4.0, v0.4.3, v0.4.5 and v0.4.11); tests/data/lm_eval
+holds three models' real-format files of two tasks.
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labelaudit.core.cli import main
+from labelaudit.core.lm_eval import load_task, model_files, read_samples
+from labelaudit.core.lm_eval_benchmark import run_lm_eval_benchmark
+from input_errors import error
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
+from lm_eval_writer import VERSIONS, make_samples, write_samples  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "lm_eval"
+CHOICES = [["red", "green", "blue", "a very long yellow"], ["cat", "dog", "cow", "horse"], ["one", "two", "three"]]
+
+
+def _docs(n, rng):
+    docs = []
+    for i in range(n):
+        choices = CHOICES[i % 3]
+        docs.append({"question": f"Question number {i}?", "choices": choices, "answer": int(rng.integers(len(choices)))})
+    return docs
+
+
+def _lls(docs, rng, skill):
+    out = []
+    for d in docs:
+        length = np.array([len(c) for c in d["choices"]])
+        lls = -rng.uniform(0.3, 1.5, size=len(length)) * length  # longer choices: lower log-likelihood
+        lls[d["answer"]] += skill * rng.random()
+        out.append(np.minimum(lls, -0.05))
+    return out
+
+
+def _file_means(path):
+    text = Path(path).read_text()
+    rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines()]
+    return np.mean([r["acc"] for r in rows]), np.mean([r["acc_norm"] for r in rows])
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("target_as_text", [False, True])
+def test_accuracy_matches_lm_evals_own_acc_and_acc_norm(tmp_path, version, target_as_text):
+    rng = np.random.default_rng([int(x) for x in version.split('.')] + [int(target_as_text)])
+    docs = _docs(60, rng)
+    models = {}
+    for name, skill in (("small", 1.0), ("large", 6.0)):
+        samples = make_samples(docs, _lls(docs, rng, skill), version=version, target_as_text=target_as_text)
+        models[name] = write_samples(tmp_path / name, "toy", samples, version=version, model_args=f"pretrained={name}")
+    out = tmp_path / "out"
+    review = run_lm_eval_benchmark({k: str(v) for k, v in models.items()}, out=out)["toy"]
+    doc = json.loads((out / "benchmark.json").read_text())
+    for entry in doc["models"]:
+        acc, acc_norm = _file_means(models[entry["model"]])
+        assert entry["accuracy_original"] == pytest.approx(acc, abs=1e-12)
+        assert entry["accuracy_norm_original"] == pytest.approx(acc_norm, abs=1e-12)
+    # the length normalisation is exercised: some rows' acc and acc_norm differ
+    loaded = [read_samples(p) for p in models.values()]
+    assert any((s.acc != s.acc_norm).any() for s in loaded)
+    assert list(review.questions["label"][:3]) == [("ABCD")[d["answer"]] for d in docs[:3]]
+
+
+def test_probabilities_are_softmax_of_loglikelihoods(tmp_path):
+    docs = [{"question": "Q?", "choices": ["yes", "no", "maybe"], "answer": 0}]
+    lls = [np.array([-1.0, -2.0, -4.0])]
+    path = write_samples(tmp_path, "t", make_samples(docs, lls, version="0.4.11"), version="0.4.11")
+    task = load_task("t", {"m": path})
+    expected = np.exp(lls[0]) / np.exp(lls[0]).sum()
+    np.testing.assert_allclose(task.probs("m")[0], expected)
+    normed = np.exp(lls[0] / [3, 2, 5]) / np.exp(lls[0] / [3, 2, 5]).sum()
+    np.testing.assert_allclose(task.probs("m", norm=True)[0], normed)
+
+
+def test_target_digit_that_is_also_a_choice_is_resolved_by_the_rows_acc(tmp_path):
+    """v0.4.5+ writes str(target): '1' may be index 1 or the choice '1'; the row's acc decides."""
+    docs = [{"question": "Smallest odd prime?", "choices": ["2", "3", "1", "5"], "answer": 1}]
+    lls = [np.array([-3.0, -0.5, -2.0, -4.0])]  # the model picks "3" (index 1): acc = 1 for index 1
+    path = write_samples(tmp_path, "t", make_samples(docs, lls, version="0.4.11"), version="0.4.11")
+    assert read_samples(path).gold[0] == 1
+    docs = [{"question": "Which is one?", "choices": ["2", "3", "1", "5"], "answer": "1"}]
+    samples = make_samples(docs, lls, version="0.4.11")  # target is the text "1" (index 2), acc 0
+    samples[0]["target"] = "1"
+    path = write_samples(tmp_path / "b", "t", samples, version="0.4.11")
+    assert read_samples(path).gold[0] == 2
+
+
+def test_real_format_folder_of_three_models_and_two_tasks(tmp_path):
+    out = tmp_path / "out"
+    assert main(["benchmark", "--lm-eval-dir", str(DATA), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mini_qa", "mini_sci"]
+    doc = json.loads((out / "mini_qa" / "benchmark.json").read_text())
+    assert {m["model"] for m in doc["models"]} == {"EleutherAI__pythia-160m", "EleutherAI__pythia-1b",
+                                                    "meta-llama__Llama-3.2-3B"}
+    for m in doc["models"]:
+        acc, acc_norm = _file_means(next((DATA / m["model"]).glob("samples_mini_qa_*.jsonl")))
+        assert m["accuracy_original"] == pytest.approx(acc) and m["lm_eval_acc"] == pytest.approx(acc)
+        assert m["accuracy_norm_original"] == pytest.approx(acc_norm)
+        assert set(doc["calibration"][m["model"]]) >= {"ece", "brier", "bins"}
+    # the three planted wrong keys (doc_ids 3, 11, 25) are flagged, worst first, and every model agrees on one
+    flagged = pd.read_csv(out / "mini_qa" / "flagged.csv")
+    assert set(flagged["id"][:3]) == {3, 11, 25}
+    assert flagged["label_quality"].is_monotonic_increasing
+    assert flagged.loc[flagged["id"] == 3, "n_models_flagging"].item() == 3
+    assert str(flagged.loc[flagged["id"] == 3, "suggested_text"].item()) == "100"  # boiling point: keyed 120
+    sci = pd.read_parquet(out / "mini_sci" / "questions.parquet")
+    assert sorted(sci["choices"].str.count("\n") + 1) == sorted([2, 3, 3, 4, 5, 3, 4, 5, 2, 4, 3, 4])
+
+
+def test_model_folders_name_models_and_corrected_keys_rerank(tmp_path):
+    """Reviewers accept the suggested key on the flagged questions: ranks are recomputed on the corrected keys."""
+    folders = {d.name.split("__")[1]: str(d) for d in sorted(DATA.iterdir()) if d.is_dir()}
+    first = run_lm_eval_benchmark(folders)["mini_qa"]
+    flagged = first.questions[first.questions["is_flagged"]]
+    reviews = tmp_path / "reviews.csv"
+    pd.DataFrame({"row": flagged["row"], "verdict": "error", "label": flagged["suggested"]}).to_csv(reviews, index=False)
+    only_qa = {m: str(next(Path(p).glob("samples_mini_qa_*"))) for m, p in folders.items()}
+    again = run_lm_eval_benchmark(only_qa, reviews=reviews, out=tmp_path / "out")["mini_qa"]
+    table = again.table.set_index("model")
+    assert (table["accuracy_corrected"] > table["accuracy_original"]).all()
+    assert again.corrections["n_relabelled"] == len(flagged)
+    saved = pd.read_csv(tmp_path / "out" / "benchmark.csv")
+    assert list(saved["accuracy_corrected"]) == pytest.approx(list(again.table["accuracy_corrected"]))
+
+
+def test_questions_are_matched_by_doc_id_and_doc_hash(tmp_path):
+    src = next((DATA / "EleutherAI__pythia-1b").glob("samples_mini_qa_*"))
+    other = tmp_path / "b" / src.name
+    other.parent.mkdir()
+    lines = src.read_text().splitlines()
+    row = json.loads(lines[4])
+    row["doc_hash"] = "0" * 64
+    lines[4] = json.dumps(row)
+    other.write_text("\n".join(lines) + "\n")
+    msg = error(run_lm_eval_benchmark, {"a": str(src), "b": str(other)})
+    assert str(other) in msg and "row 5" in msg and "doc_hash" in msg
+    other.write_text("\n".join(lines[:10]) + "\n")
+    msg = error(run_lm_eval_benchmark, {"a": str(src), "b": str(other)})
+    assert "row 11" in msg and "doc_id 10" in msg and str(src) in msg
+
+
+def test_bad_files_exit_2_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "samples_gen_2024-01-01T00-00-00.000000.jsonl"
+    bad.write_text(json.dumps({"doc_id": 0, "doc": {}, "target": "x", "arguments": {"gen_args_0": {
+        "arg_0": "Q:", "arg_1": {"until": ["\n"]}}}, "resps": [["x"]], "filtered_resps": ["x"]}) + "\n")
+    assert main(["benchmark", "--lm-eval", f"m={bad}", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(bad) in err and "row 1" in err and "generate_until" in err
+    assert main(["benchmark", "--lm-eval", f"m={tmp_path / 'missing.jsonl'}", "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    broken = tmp_path / "broken.jsonl"
+    shutil.copy(next((DATA / "EleutherAI__pythia-1b").glob("samples_mini_sci_*")), broken)
+    broken.write_text(broken.read_text() + "{not json\n")
+    assert main(["benchmark", "--lm-eval", f"m={broken}", "--out", str(tmp_path / "o")]) == 2
+    assert "line 13" in capsys.readouterr().err
+
+
+def test_newest_run_of_a_task_in_a_model_folder_is_used(tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(DATA / "EleutherAI__pythia-1b", folder)
+    old = next(folder.glob("samples_mini_sci_*"))
+    shutil.copy(old, folder / "samples_mini_sci_2023-01-01T00-00-00.000000.jsonl")
+    files = model_files({"m": str(folder)})
+    assert files["mini_sci"]["m"] == old
