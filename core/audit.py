@@ -5,7 +5,7 @@ and returns an :class:`AuditResult`: per-example label quality, issue flags and
 suggested labels, and the class-level picture (confident joint, noise matrix,
 issues per class, overlapping classes, most frequent corrections).
 
-The flags are exactly those of ``cleanlab.filter.find_label_issues(labels,
+By default the flags are exactly those of ``cleanlab.filter.find_label_issues(labels,
 pred_probs)`` with its defaults (``filter_by="prune_by_noise_rate"``,
 ``frac_noise=1``, ``min_examples_per_class=1``). The audit computes the same
 steps itself with cleanlab's own building blocks, so that the confident joint
@@ -13,15 +13,18 @@ is computed once and nothing copies the whole ``pred_probs`` matrix: the
 per-class pruning runs on one class's rows at a time and the final
 "model agrees with the given label" check only on the candidate rows. A test
 asserts the equality with ``find_label_issues`` on the released labelerrors data.
+Any other method (``filter_by``, ``rank_by``, ``num_issues``, ``frac_noise``,
+or the labelerrors-2021 recipe) goes through core.detection.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from .detection import DetectionMethod, flag_issues, quality_scores
 from .errors import InputError
 from .predictions import check_label_indices
 from .progress import RunContext
@@ -54,6 +57,8 @@ class AuditResult:
     top_corrections: ``given``, ``suggested``, ``given_name``,
       ``suggested_name``, ``count``: given -> suggested pairs among flagged
       examples, most frequent first (ties by given, then suggested).
+    detection: the method and its parameters (``filter_by``, ``rank_by`` resolved,
+      ``num_issues``, ``frac_noise``, ``description``; ``n_estimated`` for labelerrors-2021).
     """
 
     examples: pd.DataFrame
@@ -62,6 +67,7 @@ class AuditResult:
     issues_per_class: pd.DataFrame
     overlapping_classes: pd.DataFrame
     top_corrections: pd.DataFrame
+    detection: dict = field(default_factory=dict)
 
 
 def _check_inputs(labels, pred_probs) -> tuple[np.ndarray, np.ndarray]:
@@ -92,10 +98,12 @@ def _confident_thresholds(given_prob: np.ndarray, rows: list[np.ndarray]) -> np.
     return np.clip(thresholds, a_min=CONFIDENT_THRESHOLDS_LOWER_BOUND, a_max=None)
 
 
-def _confident_joint(labels, pred_probs, predicted, thresholds) -> np.ndarray:
-    """cleanlab.count.compute_confident_joint (calibrated), with a bincount for the counting."""
-    from cleanlab.count import calibrate_confident_joint
+def _confident_counts(labels, pred_probs, predicted, thresholds) -> np.ndarray:
+    """The uncalibrated confident joint as cleanlab 1.0 counts it (no diagonal clipping), by a bincount.
 
+    Row = given label, column = the example's one class at or above its
+    threshold - 1e-6, or its argmax when several are; examples with none are not counted.
+    """
     k = pred_probs.shape[1]
     confident = pred_probs >= thresholds - 1e-6
     n_confident = confident.sum(axis=1)
@@ -103,7 +111,14 @@ def _confident_joint(labels, pred_probs, predicted, thresholds) -> np.ndarray:
     true_guess = np.where(n_confident > 1, predicted, confident.argmax(axis=1))
     del confident
     pairs = labels[any_confident] * k + true_guess[any_confident]
-    joint = np.bincount(pairs, minlength=k * k).reshape(k, k)
+    return np.bincount(pairs, minlength=k * k).reshape(k, k)
+
+
+def _calibrated(raw_joint: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """cleanlab.count.compute_confident_joint (calibrated) from the raw counts."""
+    from cleanlab.count import calibrate_confident_joint
+
+    joint = raw_joint.copy()
     np.fill_diagonal(joint, joint.diagonal().clip(min=1))
     return calibrate_confident_joint(joint, labels)
 
@@ -155,16 +170,21 @@ def _prune_by_noise_rate(labels, pred_probs, confident_joint, rows, ctx) -> np.n
     return is_issue
 
 
-def run_label_audit(labels, pred_probs, *, ctx: RunContext | None = None, class_names=None) -> AuditResult:
+def run_label_audit(
+    labels, pred_probs, *, ctx: RunContext | None = None, class_names=None, method: "DetectionMethod | None" = None
+) -> AuditResult:
     """Flag likely label errors with confident learning.
 
     labels: (n,) integer given labels in [0, k). pred_probs: (n, k) out-of-sample
     predicted probabilities, rows summing to 1 (float64 or float32).
     class_names: k names for the name columns (default "0".."k-1").
     ctx: progress ("confident joint", "finding label issues", "summaries") and cancel.
+    method: the core.detection.DetectionMethod (default: cleanlab's defaults).
 
-    Returns an :class:`AuditResult`. ``is_label_issue`` equals
-    ``cleanlab.filter.find_label_issues(labels, pred_probs)`` with defaults.
+    Returns an :class:`AuditResult`. With the default method ``is_label_issue`` equals
+    ``cleanlab.filter.find_label_issues(labels, pred_probs)`` with defaults;
+    otherwise it is core.detection.flag_issues's mask. ``label_quality`` is
+    cleanlab's score named by ``method.rank`` (self-confidence by default).
     ``suggested_label`` of a flagged example is the argmax of its pred_probs
     (the class the model believes); unflagged examples keep their given label.
     Classes present in pred_probs but absent from labels get threshold 2.0, so
@@ -189,18 +209,32 @@ def run_label_audit(labels, pred_probs, *, ctx: RunContext | None = None, class_
         stage.advance(1)
         thresholds = _confident_thresholds(given_prob, rows)
         stage.advance(1)
-        confident_joint = _confident_joint(labels, pred_probs, predicted, thresholds)
+        raw_joint = _confident_counts(labels, pred_probs, predicted, thresholds)
+        confident_joint = _calibrated(raw_joint, labels)
         stage.advance(1)
 
-    is_issue = _prune_by_noise_rate(labels, pred_probs, confident_joint, rows, ctx)
+    method = method or DetectionMethod()
+    if method.rank == "self_confidence":
+        from cleanlab.rank import get_self_confidence_for_each_label
+
+        label_quality = get_self_confidence_for_each_label(labels, pred_probs)
+    else:
+        label_quality = quality_scores(labels, pred_probs, method.rank)
+    if method.is_default:
+        is_issue = _prune_by_noise_rate(labels, pred_probs, confident_joint, rows, ctx)
+        detection = {}
+    else:
+        with _stage(ctx, "finding label issues", 1) as stage:
+            is_issue, detection = flag_issues(
+                labels, pred_probs, method, scores=label_quality, confident_joint=confident_joint, raw_joint=raw_joint
+            )
+            stage.advance(1)
 
     with _stage(ctx, "summaries", 2) as stage:
         from cleanlab.count import estimate_latent
-        from cleanlab.rank import get_self_confidence_for_each_label
 
         # as cleanlab.count.estimate_py_and_noise_matrices_from_probabilities (defaults)
         _, noise_matrix, _ = estimate_latent(confident_joint, labels, py_method="cnt", converge_latent_estimates=True)
-        label_quality = get_self_confidence_for_each_label(labels, pred_probs)
         suggested = np.where(is_issue, predicted, labels)
         examples = pd.DataFrame(
             {
@@ -238,6 +272,7 @@ def run_label_audit(labels, pred_probs, *, ctx: RunContext | None = None, class_
             issues_per_class=issues_per_class,
             overlapping_classes=_overlapping_classes(confident_joint, class_names),
             top_corrections=_top_corrections(labels[is_issue], predicted[is_issue], class_names),
+            detection={**method.to_dict(), "rank_by": method.rank, "description": method.describe(), **detection},
         )
         stage.advance(1)
     return result

@@ -56,12 +56,54 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--folds", type=_positive_int, default=5, metavar="K", help="cross-validation folds (default 5)")
     src.add_argument("--seed", type=int, default=0, help="seed for folds and shuffles (default 0)")
     src.add_argument("--int8", action="store_true", help="int8 dynamic quantisation on CPU (faster, approximate)")
+    add_detection_options(p)
     p.add_argument("--reviews", metavar="FILE", help="human validation: labelerrors mturk.json or CSV (row,label,verdict)")
     p.add_argument(
         "--recalibrate",
         choices=["temperature", "isotonic", "histogram", "auto"],
         help="fit a recalibration with K-fold cross-fitting and report before/after",
     )
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return value
+
+
+def add_detection_options(p: argparse.ArgumentParser) -> None:
+    """--filter-by, --rank-by, --num-issues, --frac-noise (core.detection)."""
+    from .detection import DEFAULT_FILTER_BY, FILTER_BY, RANK_BY
+
+    det = p.add_argument_group("label-error detection (cleanlab's choices; see README 'Which method, and when')")
+    det.add_argument(
+        "--filter-by", choices=FILTER_BY, default=DEFAULT_FILTER_BY,
+        help=f"which examples to flag (default {DEFAULT_FILTER_BY}); labelerrors-2021 = the recipe of "
+        "'Pervasive Label Errors in Test Sets' (cleanlab 1.0)",
+    )
+    det.add_argument(
+        "--rank-by", choices=RANK_BY,
+        help="label-quality score that orders the table and the review queue (default self_confidence; "
+        "normalized_margin for low_normalized_margin and labelerrors-2021)",
+    )
+    det.add_argument("--num-issues", type=_non_negative_int, metavar="N",
+                     help="flag exactly the N examples with the lowest --rank-by score")
+    det.add_argument("--frac-noise", type=_fraction, default=1.0, metavar="F",
+                     help="flag this fraction of cleanlab's estimated count (prune_by_* and both only; default 1)")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +172,10 @@ def config_from_args(args: argparse.Namespace):
         int8=args.int8,
         reviews=args.reviews,
         recalibrate=args.recalibrate,
+        filter_by=args.filter_by,
+        rank_by=args.rank_by,
+        num_issues=args.num_issues,
+        frac_noise=args.frac_noise,
         out=getattr(args, "out", None),
     )
 
@@ -172,7 +218,7 @@ def cmd_audit(args) -> int:
     print(
         f"{s['n_examples']:,} examples, {s['n_classes']} classes, model: {s['model']} ({s['device']})\n"
         f"accuracy {s['accuracy']:.4f}; {s['n_label_issues']:,} likely label issues "
-        f"({100 * s['label_issue_rate']:.2f}%)\n"
+        f"({100 * s['label_issue_rate']:.2f}%), {s['detection']['description']}\n"
         f"ECE {cal['ece']:.4f} (15 equal-width bins), NLL {cal['nll']:.4f}, Brier {cal['brier']:.4f}"
     )
     if "validated_found" in s:

@@ -49,6 +49,10 @@ class AuditConfig:
     seed: int = 0
     out: str | None = None
     int8: bool = False
+    filter_by: str = "prune_by_noise_rate"
+    rank_by: str | None = None
+    num_issues: int | None = None
+    frac_noise: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +108,9 @@ def _validate(config: AuditConfig) -> None:
         raise InputError(f"--folds must be at least 2 (got {config.folds})")
     if config.batch_size is not None and config.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {config.batch_size})")
+    from .detection import DetectionMethod
+
+    DetectionMethod.from_config(config)  # InputError for a bad --filter-by / --rank-by / --num-issues / --frac-noise
     if config.recalibrate and config.recalibrate not in RECALIBRATION_METHODS:
         raise InputError(
             f"--recalibrate must be one of {', '.join(RECALIBRATION_METHODS)} (got {config.recalibrate!r})"
@@ -201,7 +208,10 @@ def audit_arrays(
     labels = dataset.labels
 
     t0 = time.perf_counter()
-    audit = run_label_audit(labels, pred_probs, ctx=ctx, class_names=dataset.class_names)
+    from .detection import DetectionMethod
+
+    method = DetectionMethod.from_config(config)
+    audit = run_label_audit(labels, pred_probs, ctx=ctx, class_names=dataset.class_names, method=method)
     timings["audit"] = time.perf_counter() - t0
     ctx.check_cancelled()
 
@@ -330,6 +340,7 @@ def _summary(dataset, pred_probs, audit, calibration, config, score, timings) ->
             "image": dataset.image_col,
             "id": dataset.id_col,
         },
+        "detection": dict(audit.detection),
         "issues_per_class": audit.issues_per_class.to_dict(orient="records"),
         "top_corrections": audit.top_corrections.head(20).to_dict(orient="records"),
         "timings_s": {k: round(float(v), 4) for k, v in timings.items()},

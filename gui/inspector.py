@@ -254,7 +254,8 @@ class InspectorPanel(QScrollArea):
     def _why(results, row, given, suggested, predicted, probs, flagged) -> str:
         names = results.class_names
         t = results.table.columns
-        quality = float(t["label_quality"][row])
+        # self-confidence p[given] is what the class threshold compares with, whatever --rank-by ranks by
+        quality = float(t["given_label_prob"][row] if "given_label_prob" in t else t["label_quality"][row])
         threshold = float(t["class_threshold"][row]) if "class_threshold" in t else float("nan")
         g = f"<b>{_esc(names[given])}</b>"
         th = "" if math.isnan(threshold) else f" the threshold of class {g} ({threshold:.3f}: the mean probability of {g} among examples labelled {g})"

@@ -25,8 +25,8 @@ from . import theme
 COUNT_HELP = {
     "n_examples": "Examples in the dataset.",
     "n_classes": "Classes in the label set.",
-    "n_label_issues": "Examples confident learning (cleanlab.filter.find_label_issues, default settings) flags as likely "
-    "label errors; the share of all examples in brackets.",
+    "n_label_issues": "Examples flagged as likely label errors by the detection method shown on the right (default: "
+    "cleanlab.filter.find_label_issues with its defaults); the share of all examples in brackets.",
     "validated_found": "Flagged examples that human reviewers confirmed as label errors (from --reviews), of all "
     "confirmed errors.",
 }
@@ -127,8 +127,10 @@ class OverviewStrip(QWidget):
         if recal:
             second = (f"recalibrated ({recal['method']}, out-of-sample): ECE {_num(recal['ece_before'])} → "
                       f"{_num(recal['ece_after'])}, NLL {_num(recal['nll_before'])} → {_num(recal['nll_after'])}")
-        self.model_label.setText(f"{s.get('model', '')}\n{second}")
-        self.model_label.setToolTip(f"Data: {s.get('data', '')}\nModel: {s.get('model', '')}\nDevice: {s.get('device', '')}")
+        detection = s.get("detection", {}).get("description", "")
+        self.model_label.setText("\n".join(line for line in (s.get("model", ""), detection, second) if line))
+        self.model_label.setToolTip(f"Data: {s.get('data', '')}\nModel: {s.get('model', '')}\nDevice: {s.get('device', '')}"
+                                    + (f"\nDetection: {detection}" if detection else ""))
 
 
 class ElidedLabel(QLabel):

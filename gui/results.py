@@ -35,7 +35,7 @@ COLUMN_INFO = {
     "predicted_label": ("Predicted", "The model's top-probability class."),
     "decided_label": ("Decided", "The label a reviewer decided (Review tab or imported validation); — when undecided or excluded."),
     "decision": ("Decision", "The review decision that counts: keep, accept, relabel, exclude or unsure."),
-    "label_quality": ("Label quality", "The model's probability of the given label (cleanlab self-confidence); low = likely wrong."),
+    "label_quality": ("Label quality", "cleanlab's label-quality score named in the overview (default: self-confidence, the model's probability of the given label); low = likely wrong."),
     "confidence": ("Confidence", "The model's top-label probability."),
     "given_label_prob": ("P(given)", "The model's probability of the given label."),
     "class_threshold": ("Class threshold", "Confident-learning threshold of the given class: the mean probability of that class among the examples labelled with it."),

@@ -39,6 +39,7 @@ from labelaudit.core.errors import InputError
 from labelaudit.core.pipeline import RECALIBRATION_METHODS, AuditConfig
 
 from . import theme
+from .detection_row import DetectionRow
 from .worker import run_in_pool
 
 PREVIEW_ROWS = 30
@@ -233,6 +234,9 @@ class AuditSetupDialog(QDialog):
             ov.addWidget(w)
         ov.addWidget(QLabel("Reviews"))
         ov.addWidget(self.reviews, 1)
+        self.detection = DetectionRow()
+        det_box = QGroupBox("Label errors")
+        QVBoxLayout(det_box).addWidget(self.detection)
 
         # -- buttons ----------------------------------------------------------
         self.buttons = QDialogButtonBox()
@@ -250,6 +254,7 @@ class AuditSetupDialog(QDialog):
         layout.addWidget(data_box, 1)
         layout.addWidget(model_box)
         layout.addWidget(opt_box)
+        layout.addWidget(det_box)
         layout.addWidget(self.buttons)
 
         self.data_path.changed.connect(self.load_preview)
@@ -276,6 +281,7 @@ class AuditSetupDialog(QDialog):
         self.batch.setValue(c.batch_size or 0)
         self.recal.setCurrentIndex(max(self.recal.findData(c.recalibrate), 0))
         self.reviews.set_path(c.reviews)
+        self.detection.set_config(c)
         self._model_changed()
         if c.data:
             self.load_preview(c.data)
@@ -307,6 +313,7 @@ class AuditSetupDialog(QDialog):
         c.batch_size = self.batch.value() or None
         c.recalibrate = self.recal.currentData()
         c.reviews = self.reviews.path() or None
+        self.detection.apply_to(c)
         return c
 
     def model_key(self) -> str:
@@ -324,7 +331,7 @@ class AuditSetupDialog(QDialog):
             return "Choose the model folder, or pick another model."
         if self._preview and self._preview.get("kind") == "table" and self.role_boxes["label_col"].currentIndex() <= 0:
             return "Choose the label column."
-        return None
+        return self.detection.problem(c)
 
     # -- preview --------------------------------------------------------------
     def _browse_folder(self) -> None:
