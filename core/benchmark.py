@@ -171,14 +171,10 @@ def _project_decisions(project_path, dataset) -> tuple[np.ndarray, np.ndarray]:
 
 def write_benchmark(table: pd.DataFrame, out, *, labels: str, n_classes: int, corrections: dict,
                     extra: dict | None = None) -> dict[str, Path]:
-    """Write ``benchmark.csv`` (the table) and ``benchmark.json`` (table plus provenance and ``extra``) into ``out``."""
+    """Write ``benchmark.csv`` (the table) and ``benchmark.json`` (table plus provenance and ``extra``)
+    as the results folder ``out``, replacing an earlier set as one unit (see core.results_folder)."""
     from .export import write_csv, write_json
 
-    folder = Path(out)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{folder}: cannot create the output folder ({err.strerror})") from None
     n_examples = int(table["n_original"].iloc[0]) if len(table) else 0
     doc = {
         "labels": labels,
@@ -197,4 +193,11 @@ def write_benchmark(table: pd.DataFrame, out, *, labels: str, n_classes: int, co
         "models": table.to_dict(orient="records"),
         **(extra or {}),
     }
-    return {"csv": write_csv(table, folder / "benchmark.csv"), "json": write_json(doc, folder / "benchmark.json")}
+    from .results_folder import replace_results
+
+    def write(folder: Path) -> None:
+        write_csv(table, folder / "benchmark.csv")
+        write_json(doc, folder / "benchmark.json")
+
+    written = replace_results(out, write, kind="benchmark")
+    return {"csv": written["benchmark.csv"], "json": written["benchmark.json"]}

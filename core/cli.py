@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, OutputError
 from .progress import ProgressEvent, RunContext
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
@@ -307,6 +307,9 @@ def main(argv: list[str] | None = None, front_end: dict | None = None) -> int:
     except InputError as err:
         print(f"labelaudit: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OutputError as err:  # a full disk, no permission: nothing earlier was replaced
+        print(f"labelaudit: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
     except Cancelled:
         print("labelaudit: cancelled", file=sys.stderr)
         return EXIT_ERROR

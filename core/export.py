@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
 
 if TYPE_CHECKING:
     from .pipeline import AuditReport
@@ -165,32 +164,33 @@ def write_json(data: dict, path: str | Path) -> Path:
 
 
 def write_outputs(report: "AuditReport", out_dir: str | Path) -> dict[str, Path]:
-    """Write the audit's files into ``out_dir`` (created if missing).
+    """Write the audit's files into ``out_dir``, replacing an earlier run's set as one unit.
 
-    Returns {"summary": ..., "examples": ..., "flagged": ..., "pred_probs": ...,
-    ["pred_probs_recalibrated": ...]} -> paths.
+    See :func:`core.results_folder.replace_results`: after a kill or a full disk the
+    folder holds the complete earlier results or the complete new ones; InputError
+    when ``out_dir`` is a non-empty folder that holds no labelaudit results,
+    OutputError when the disk is full. Returns {"summary": ..., "examples": ...,
+    "flagged": ..., "pred_probs": ..., ["pred_probs_recalibrated": ...]} -> paths.
     """
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InputError(f"{out}: cannot create the output folder ({err.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise InputError(f"{out}: output folder is not writable")
+    from .results_folder import replace_results
+
+    files = {"summary": "summary.json", "examples": "examples.parquet", "flagged": "flagged.csv",
+             "pred_probs": "pred_probs.npy"}
+    if report.recalibration is not None:
+        files["pred_probs_recalibrated"] = "pred_probs_recalibrated.npy"
+    written = replace_results(out_dir, lambda folder: _write_audit_files(report, folder, files))
+    return {key: written[name] for key, name in files.items()}
+
+
+def _write_audit_files(report: "AuditReport", out: Path, files: dict[str, str]) -> None:
     names = report.class_names
-    paths = {
-        "summary": write_json(report.summary, out / "summary.json"),
-        "examples": out / "examples.parquet",
-        "flagged": write_csv(flagged_table(report.examples, names), out / "flagged.csv"),
-        "pred_probs": out / "pred_probs.npy",
-    }
+    write_json(report.summary, out / files["summary"])
+    write_csv(flagged_table(report.examples, names), out / files["flagged"])
     examples = report.examples.copy()
     categories = pd.Index([str(n) for n in names])  # class names are unique (core.data checks)
     for col in LABEL_COLUMNS:
         examples[col.replace("_label", "_class")] = pd.Categorical.from_codes(examples[col].to_numpy(), categories)
-    examples.to_parquet(paths["examples"], index=False)
-    np.save(paths["pred_probs"], np.asarray(report.pred_probs), allow_pickle=False)
+    examples.to_parquet(out / files["examples"], index=False)
+    np.save(out / files["pred_probs"], np.asarray(report.pred_probs), allow_pickle=False)
     if report.recalibration is not None:
-        paths["pred_probs_recalibrated"] = out / "pred_probs_recalibrated.npy"
-        np.save(paths["pred_probs_recalibrated"], report.recalibration.pred_probs, allow_pickle=False)
-    return paths
+        np.save(out / files["pred_probs_recalibrated"], report.recalibration.pred_probs, allow_pickle=False)

@@ -8,7 +8,19 @@ project is a single file that can be copied, mailed or "saved as".
 
 Durability: the database runs in WAL mode with ``synchronous=FULL`` and every
 decision is written in its own transaction before :meth:`Project.decide`
-returns, so a crash or ``kill -9`` loses nothing that was committed.
+returns, so a crash or ``kill -9`` loses nothing that was committed. After each
+committed write a full WAL checkpoint copies it into the main file, so the
+``.labelaudit`` file alone (copied or mailed without its ``-wal``/``-shm``, while
+the app is open or after a crash) holds every acknowledged decision.
+
+Faults: a write that cannot be stored (disk full, locked, read-only) raises
+:class:`~core.errors.OutputError` and changes nothing. A file that cannot be
+written (read-only media, no permission, or ``open(..., read_only=True)``) opens
+read-only: it shows and exports, and writing says why it cannot
+(:attr:`Project.read_only`). A file that is not SQLite, lacks tables or holds
+unreadable arrays raises :class:`~core.errors.ProjectDamaged`. Undo and redo
+refuse (:class:`~core.errors.HistoryConflict`) when another window or process
+decided one of the step's rows later.
 
 Schema (``PRAGMA user_version`` = :data:`SCHEMA_VERSION`):
 
@@ -42,6 +54,7 @@ import io
 import json
 import os
 import sqlite3
+import urllib.parse
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import HistoryConflict, InputError, OutputError, ProjectDamaged
 
 if TYPE_CHECKING:  # pandas is imported where it is used, so that opening a project to decide stays light
     import pandas as pd
@@ -77,6 +90,7 @@ CREATE TABLE decisions(
     row INTEGER NOT NULL, reviewer TEXT NOT NULL, action TEXT, label INTEGER, note TEXT,
     trail_id INTEGER NOT NULL, time TEXT NOT NULL, PRIMARY KEY(row, reviewer));
 """
+TABLES = ("meta", "blobs", "reviewers", "steps", "trail", "decisions")
 
 
 def default_reviewer() -> str:
@@ -111,8 +125,23 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _npy_load(data: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(data), allow_pickle=False)
+def _npy_load(data: bytes, path, name: str) -> np.ndarray:
+    """The array stored as ``name``; ProjectDamaged when the bytes are not a plain .npy whose
+    header matches its size (checked before anything is allocated)."""
+    buf = io.BytesIO(data)
+    try:
+        fmt = np.lib.format
+        version = fmt.read_magic(buf)
+        read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f".npy format version {version} is not one labelaudit writes")
+        shape, _, dtype = read_header(buf)
+        if dtype.hasobject or int(np.prod(shape, dtype=np.uint64)) * dtype.itemsize != len(data) - buf.tell():
+            raise ValueError("its header does not match its size")
+        buf.seek(0)
+        return np.load(buf, allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, OverflowError) as err:
+        raise ProjectDamaged(path, f"the stored {name} is unreadable ({' '.join(str(err).split())[:200]})") from None
 
 
 class Project:
@@ -122,14 +151,17 @@ class Project:
     thread waits, but two threads must not use one Project at once.
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, read_only: str | None = None):
         self.path = path
         self._conn = conn
+        #: why this project cannot be written (e.g. "no permission to write the file"), or None
+        self.read_only: str | None = read_only
         self._given: np.ndarray | None = None
         self._suggested: np.ndarray | None = None
         self._flagged: np.ndarray | None = None
         self._undo: list[int] = []
         self._redo: list[int] = []
+        self._known_steps: set[int] = set()  # steps this instance read at open or wrote itself
         self._replay_steps()
 
     # ---------------------------------------------------------------- files
@@ -154,10 +186,14 @@ class Project:
         try:
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            with _transaction(conn):
+            with _transaction(conn, path):
                 _set_meta(conn, "format", FORMAT)
                 _set_meta(conn, "created", _now())
                 _set_meta(conn, "config", dict(config))
+        except sqlite3.Error as err:
+            conn.close()
+            _remove_db(path)
+            raise OutputError(f"cannot write {path}: {_reason(err)}") from None
         except BaseException:
             conn.close()
             raise
@@ -174,49 +210,75 @@ class Project:
         return project
 
     @classmethod
-    def open(cls, path) -> "Project":
-        """Open an existing project; InputError naming the file when it is missing or not a project."""
+    def open(cls, path, *, read_only: bool = False) -> "Project":
+        """Open an existing project.
+
+        The project opens read-only (see :attr:`read_only`) when ``read_only`` is set or
+        the file cannot be written (read-only media, no permission). InputError naming the
+        file when it is missing or not a project; ProjectDamaged when it is damaged.
+        """
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: no such project file")
-        conn = _connect(path, configure=False)
+        reason = "opened read-only" if read_only else _read_only_reason(path)
+        conn = _connect_read_only(path) if reason else _connect(path, configure=False)
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
-                raise InputError(f"{path}: the project file is damaged ({check})")
-            has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-            fmt = has_meta and conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if not fmt or json.loads(fmt[0]) != FORMAT:
+                raise ProjectDamaged(path, f"SQLite integrity check failed ({check})")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "meta" not in tables:
+                raise InputError(f"{path}: not a labelaudit project (an SQLite file without labelaudit's tables)")
+            fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if not fmt or _json(fmt[0], path, "format") != FORMAT:
                 raise InputError(f"{path}: not a labelaudit project")
             if version > SCHEMA_VERSION:
                 raise InputError(f"{path}: made by a newer labelaudit (project schema {version}); update labelaudit")
-            _configure(conn)
-            return cls(path, conn)
+            missing = [t for t in TABLES if t not in tables]
+            if missing:
+                raise ProjectDamaged(path, f"the table{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                                           f"{'are' if len(missing) > 1 else 'is'} missing")
+            if not reason:
+                _configure(conn)
+            return cls(path, conn, reason)
         except sqlite3.DatabaseError as err:
             conn.close()
-            raise InputError(f"{path}: not a labelaudit project ({err})") from None
+            if "locked" in str(err) or "busy" in str(err):
+                raise InputError(f"{path}: the project is locked by another program ({err}); try again") from None
+            raise ProjectDamaged(path, f"not a readable SQLite database ({err})") from None
         except BaseException:
             conn.close()
             raise
 
     def save_as(self, path) -> None:
-        """Copy the whole project to ``path`` (replacing it) and continue working there."""
+        """Copy the whole project to ``path`` (replacing it) and continue working there.
+
+        Works from a read-only project too (the copy is writable). OutputError when the
+        copy cannot be written; the project stays where it was."""
         path = Path(path)
         if path.resolve() == self.path.resolve():
             return
         if path.exists():
             _remove_db(path)
-        dst = _connect(path)
         try:
-            self._conn.backup(dst)
-        finally:
-            dst.close()
-        old, self._conn = self._conn, _connect(path)
+            dst = _connect(path)
+            try:
+                self._conn.backup(dst)
+                dst.execute("PRAGMA wal_checkpoint(FULL)")
+            finally:
+                dst.close()
+            new = _connect(path)
+        except (sqlite3.Error, InputError) as err:
+            _remove_db(path)
+            raise OutputError(f"cannot write {path}: {_reason(err)}") from None
+        old, self._conn = self._conn, new
         old.close()
         self.path = path
+        self.read_only = None
+        self._known_steps = {r[0] for r in self._conn.execute("SELECT id FROM steps")}
         relpath = _relpath(self.dataset_path, path) if self.dataset_path else None
-        with _transaction(self._conn):
+        with self._tx():
             _set_meta(self._conn, "dataset_relpath", relpath)
 
     def close(self) -> None:
@@ -224,7 +286,10 @@ class Project:
         if self._conn is None:
             return
         try:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if not self.read_only:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            pass  # every commit was already checkpointed; another process may be reading
         finally:
             self._conn.close()
             self._conn = None
@@ -282,7 +347,7 @@ class Project:
         if not p.exists():
             raise InputError(f"{path}: no such file or folder")
         digest = content_hash(p)
-        with _transaction(self._conn):
+        with self._tx():
             _set_meta(self._conn, "dataset_path", str(p.resolve()))
             _set_meta(self._conn, "dataset_relpath", _relpath(p.resolve(), self.path))
             _set_meta(self._conn, "dataset_sha256", digest)
@@ -293,7 +358,7 @@ class Project:
 
     def set_setting(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value under ``key``."""
-        with _transaction(self._conn):
+        with self._tx():
             _set_meta(self._conn, f"settings.{key}", value)
 
     # ---------------------------------------------------------------- results
@@ -316,7 +381,7 @@ class Project:
             "given.npy": _npy_bytes(examples["given_label"].to_numpy(dtype=np.int64)),
             "suggested.npy": _npy_bytes(examples["suggested_label"].to_numpy(dtype=np.int64)),
         }
-        with _transaction(self._conn):
+        with self._tx():
             for name, data in blobs.items():
                 self._conn.execute("INSERT OR REPLACE INTO blobs(name, data) VALUES (?, ?)", (name, data))
             _set_meta(self._conn, "class_names", [str(n) for n in names])
@@ -342,8 +407,25 @@ class Project:
         data = self._blob("examples.parquet")
         if data is None:
             raise InputError(f"{self.path}: the project holds no audit results yet")
-        examples = pd.read_parquet(io.BytesIO(data))
-        return examples, _npy_load(self._blob("pred_probs.npy")), self.summary
+        try:
+            examples = pd.read_parquet(io.BytesIO(data))
+        except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise ProjectDamaged(self.path, f"the stored examples table is unreadable ({_short(err)})") from None
+        missing = [c for c in ("row", "given_label", "suggested_label", "label_quality", "is_label_issue")
+                   if c not in examples.columns]
+        if missing:
+            raise ProjectDamaged(self.path, f"the stored examples table lacks {', '.join(missing)}")
+        blob = self._blob("pred_probs.npy")
+        if blob is None:
+            raise ProjectDamaged(self.path, "the stored pred_probs.npy is missing")
+        probs = _npy_load(blob, self.path, "pred_probs.npy")
+        k = len(self.class_names)
+        if probs.ndim != 2 or probs.shape != (len(examples), k) or probs.dtype.kind != "f":
+            raise ProjectDamaged(self.path, f"the stored pred_probs.npy has shape {probs.shape} ({probs.dtype}), "
+                                            f"expected ({len(examples)}, {k}) floats")
+        if not np.array_equal(examples["row"].to_numpy(), np.arange(len(examples))):
+            raise ProjectDamaged(self.path, "the stored examples table's rows are not 0..n-1 in order")
+        return examples, probs, self.summary
 
     def load_report(self, ctx=None):
         """Rebuild the AuditReport of the saved run without scoring again.
@@ -587,7 +669,13 @@ class Project:
 
     def _meta(self, key: str, default: Any = None) -> Any:
         rec = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if rec is None else json.loads(rec[0])
+        return default if rec is None else _json(rec[0], self.path, key)
+
+    def _tx(self) -> "_transaction":
+        """``with self._tx():`` one transaction; OutputError when it cannot be stored."""
+        if self.read_only:
+            raise OutputError(f"cannot write {self.path}: the project is read-only ({self.read_only})")
+        return _transaction(self._conn, self.path)
 
     def _blob(self, name: str) -> bytes | None:
         rec = self._conn.execute("SELECT data FROM blobs WHERE name = ?", (name,)).fetchone()
@@ -598,7 +686,15 @@ class Project:
             given, suggested = self._blob("given.npy"), self._blob("suggested.npy")
             if given is None or suggested is None:
                 raise InputError(f"{self.path}: the project holds no audit results yet")
-            self._given, self._suggested = _npy_load(given), _npy_load(suggested)
+            given = _npy_load(given, self.path, "given.npy")
+            suggested = _npy_load(suggested, self.path, "suggested.npy")
+            k = len(self.class_names)
+            for name, arr in (("given.npy", given), ("suggested.npy", suggested)):
+                if arr.ndim != 1 or len(arr) != len(given) or arr.dtype.kind not in "iu" or (
+                        len(arr) and (arr.min() < 0 or arr.max() >= k)):
+                    raise ProjectDamaged(self.path, f"the stored {name} is not {len(given)} class indices "
+                                                    f"in 0..{k - 1}")
+            self._given, self._suggested = given, suggested
         return self._given, self._suggested
 
     def _n_examples(self) -> int:
@@ -651,7 +747,7 @@ class Project:
         The entry's action is ``entry_action`` (else the new state's); its note is the new
         note when the note changed."""
         conn = self._conn
-        with _transaction(conn):
+        with self._tx():
             entries = []
             for row, after in changes:
                 before = self._state(row, reviewer)
@@ -677,7 +773,8 @@ class Project:
         """Append an undo or redo step that puts back the before (undo) or after (redo) states of ``target``."""
         recs = self._conn.execute(
             "SELECT reviewer, row, before, after FROM trail WHERE step = ? ORDER BY id", (target,)).fetchall()
-        with _transaction(self._conn):
+        with self._tx():
+            self._check_no_later_decision(target, kind)
             step = self._insert_step(recs[0][0] if recs else default_reviewer(), kind, target,
                                      f"{kind} step {target}")
             for reviewer, row, before, after in (reversed(recs) if kind == "undo" else recs):
@@ -689,9 +786,26 @@ class Project:
         else:
             self._undo.append(self._redo.pop())
 
+    def _check_no_later_decision(self, target: int, kind: str) -> None:
+        """HistoryConflict when a step this instance does not know (another window or process)
+        wrote one of ``target``'s rows after it: undoing or redoing would overwrite that."""
+        rows = self._step_rows(target)
+        first = self._conn.execute("SELECT MIN(id) FROM trail WHERE step = ?", (target,)).fetchone()[0]
+        if first is None:
+            return
+        marks = ",".join("?" * len(rows))
+        for entry, step, row, reviewer, time in self._conn.execute(
+                f"SELECT id, step, row, reviewer, time FROM trail WHERE id > ? AND row IN ({marks}) ORDER BY id DESC",
+                (first, *rows)):
+            if step not in self._known_steps:
+                raise HistoryConflict(
+                    f"cannot {kind}: row {row} was decided later by {reviewer} at {time[:19].replace('T', ' ')} UTC "
+                    f"(in another window or process); {kind} would overwrite that decision")
+
     def _insert_step(self, reviewer: str, kind: str, target: int | None, description: str) -> int:
         cur = self._conn.execute("INSERT INTO steps(time, reviewer, kind, target, description) VALUES (?, ?, ?, ?, ?)",
                                  (_now(), reviewer, kind, target, description))
+        self._known_steps.add(cur.lastrowid)
         return cur.lastrowid
 
     def _write(self, step, reviewer, row, action, before, after, note) -> None:
@@ -715,6 +829,7 @@ class Project:
     def _replay_steps(self) -> None:
         """Rebuild the undo and redo stacks from the steps table."""
         for step, kind in self._conn.execute("SELECT id, kind FROM steps ORDER BY id"):
+            self._known_steps.add(step)
             if kind == "do":
                 self._undo.append(step)
                 self._redo.clear()
@@ -725,16 +840,91 @@ class Project:
 
 
 class _transaction:
-    """``with _transaction(conn):`` BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error."""
+    """``with _transaction(conn, path):`` BEGIN IMMEDIATE ... COMMIT, then a full WAL checkpoint
+    so the main file alone holds the commit. ROLLBACK on error; an SQLite error (disk full,
+    locked, read-only) becomes OutputError naming ``path``."""
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
+    def __init__(self, conn: sqlite3.Connection, path=None):
+        self.conn, self.path = conn, path
 
     def __enter__(self):
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise OutputError(f"cannot write {self.path}: {_reason(err)}") from None
 
-    def __exit__(self, exc_type, *exc):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise OutputError(f"cannot write {self.path}: {_reason(err)}") from None
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(FULL)").fetchone()
+            except sqlite3.Error:
+                pass  # committed in the WAL; the next write's checkpoint copies it into the main file
+            return False
+        self._rollback()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise OutputError(f"cannot write {self.path}: {_reason(exc)}") from None
+        return False
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (e.g. after SQLITE_FULL)
+
+
+def _reason(err: BaseException) -> str:
+    """SQLite's reason for a failed write, in words a user acts on."""
+    text = str(err)
+    if "full" in text:
+        return "the disk is full"
+    if "locked" in text or "busy" in text:
+        return "the project is locked by another program; try again"
+    if "readonly" in text or "read-only" in text:
+        return "the file is read-only"
+    return _short(err)
+
+
+def _short(err: BaseException) -> str:
+    return " ".join(str(err).split())[:200] or type(err).__name__
+
+
+def _json(text: str, path, key: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ProjectDamaged(path, f"the stored {key} is not valid JSON") from None
+
+
+def _read_only_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be written (read-only media, no permission), or None when it can."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "on read-only media"
+    except (OSError, AttributeError):  # no statvfs on Windows
+        pass
+    if not os.access(path, os.W_OK):
+        return "no permission to write the file"
+    if not os.access(path.resolve().parent, os.W_OK | os.X_OK):
+        return "no permission to write in its folder"
+    return None
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; ``immutable`` where SQLite cannot create its -shm file (read-only media)."""
+    uri = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=10, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
 
 
 def _connect(path: Path, *, configure: bool = True) -> sqlite3.Connection:

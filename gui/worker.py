@@ -19,16 +19,16 @@ from typing import Callable
 from PySide6.QtCore import QObject, Qt, QThread, QThreadPool, QTimer, Signal
 from shiboken6 import isValid
 
-from labelaudit.core.errors import Cancelled, InputError
+from labelaudit.core.errors import Cancelled, InputError, OutputError
 from labelaudit.core.progress import RunContext
 
 log = logging.getLogger("labelaudit.gui")
 
 
 def one_line(err: BaseException) -> str:
-    """The reason a user sees, in words: an InputError's message; out of memory, too deeply
-    nested data and file-system errors said plainly; else 'Type: message' (first line)."""
-    if isinstance(err, InputError):
+    """The reason a user sees, in words: an InputError's or OutputError's message; out of memory, too
+    deeply nested data and file-system errors said plainly; else 'Type: message' (first line)."""
+    if isinstance(err, (InputError, OutputError)):
         return str(err)
     if isinstance(err, MemoryError):
         return "Not enough memory for this step: try a smaller batch size, or close other programs."
@@ -92,7 +92,7 @@ class AuditThread(QThread):
         except Cancelled:
             self.elapsed_s = time.perf_counter() - t0
             self.cancelled.emit()
-        except InputError as err:
+        except (InputError, OutputError) as err:
             self.elapsed_s = time.perf_counter() - t0
             self.failed.emit(one_line(err), "")
         except Exception as err:  # anything else: one line for the dialog, the traceback as details
@@ -166,7 +166,7 @@ def run_in_pool(fn: Callable[[], object], on_done: Callable, on_failed: Callable
         try:
             result = fn()
         except Exception as err:
-            details = "" if isinstance(err, InputError) else traceback.format_exc()
+            details = "" if isinstance(err, (InputError, OutputError)) else traceback.format_exc()
             hub.result.emit(job, False, (one_line(err), details))
         else:
             hub.result.emit(job, True, result)

@@ -106,7 +106,7 @@ def test_bad_export_requests_name_the_file(reviewed, tmp_path):
         export_project(tmp_path / "nope.labelaudit", cleanset=tmp_path / "c.csv")
     junk = tmp_path / "junk.labelaudit"
     junk.write_text("hello")
-    with pytest.raises(InputError, match="junk.labelaudit: not a labelaudit project"):
+    with pytest.raises(InputError, match="project damaged: .*junk.labelaudit: not a readable SQLite database"):
         export_project(junk, decisions=tmp_path / "d.csv")
     with pytest.raises(InputError, match="nothing to export"):
         export_project(path)

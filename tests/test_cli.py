@@ -99,7 +99,7 @@ def test_audit_prints_summary_and_writes_files(labelerrors, tmp_path, capsys):
     assert code == 0
     assert "10,000 examples, 10 classes" in out and "15 likely label issues" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "examples.parquet", "flagged.csv", "pred_probs.npy", "summary.json"]
+        ".labelaudit-results.json", "examples.parquet", "flagged.csv", "pred_probs.npy", "summary.json"]
     summary = json.loads((tmp_path / "summary.json").read_text())
     for key in ("ece", "ece_equal_mass", "mce", "brier", "nll", "auroc"):
         assert isinstance(summary["calibration"][key], float)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelaudit.core.errors import InputError
+from labelaudit.core.errors import InputError, ProjectDamaged
 from labelaudit.core.project import SCHEMA_VERSION, Project
 from helpers.project_factory import CLASSES, make_project
 
@@ -187,7 +187,7 @@ def test_bad_files_and_arguments_name_the_problem(tmp_path, project):
         Project.open(tmp_path / "nothing.labelaudit")
     junk = tmp_path / "junk.labelaudit"
     junk.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(InputError, match="junk.labelaudit: not a labelaudit project"):
+    with pytest.raises(InputError, match="project damaged: .*junk.labelaudit: not a readable SQLite database"):
         Project.open(junk)
     other = tmp_path / "other.labelaudit"
     sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
@@ -212,7 +212,7 @@ def test_truncated_project_is_reported_as_damaged(tmp_path):
     path = tmp_path / "audit.labelaudit"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 3])
-    with pytest.raises(InputError, match="audit.labelaudit: (the project file is damaged|not a labelaudit project)"):
+    with pytest.raises(ProjectDamaged, match="project damaged: .*audit.labelaudit: "):
         Project.open(path)
 
 
