@@ -1,12 +1,20 @@
 """Benchmark review: several models' predictions on one test set, scored on the original
 and on the corrected labels (core.benchmark.run_benchmark), as a table and a slope chart.
 
+With lm-evaluation-harness results (core.lm_eval_benchmark) the tab also lists
+the questions whose answer key looks wrong and each model's calibration
+(gui.benchmark_questions), and "Review flagged questions" audits the questions
+in the window (their pooled probabilities), so the Review tab works on them and
+"Re-rank with review decisions" scores the models on the corrected keys.
+
 The benchmark runs on the thread pool (gui.worker.run_in_pool); the GUI thread
 only fills the table and draws one line per model from "Original" to "Corrected".
 """
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +31,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -37,7 +46,12 @@ LABEL_FILTER = "Labels (*.npy *.csv *.tsv *.parquet *.jsonl);;All files (*)"
 SOURCES = (
     ("Human validation file (mturk.json or review CSV)", "reviews", "Reviews (*.json *.csv *.tsv);;All files (*)"),
     ("Project review decisions (.labelaudit)", "project", "Projects (*.labelaudit);;All files (*)"),
+    ("None yet (lm-eval: the given keys; review the flagged questions first)", "none", ""),
 )
+MODES = (("Prediction files on one test set", "predictions"), ("lm-evaluation-harness results (--log_samples)", "lm_eval"))
+LM_EVAL_FILTER = "lm-eval samples (*.jsonl *.json);;All files (*)"
+PURPOSE = ("Compare models on a test set before and after its labels are corrected: does the ranking survive the "
+           "label errors? With lm-eval results, also find the questions whose answer key looks wrong.")
 CHART_METRICS = (("Rank (1 = most accurate)", "rank"), ("Accuracy", "accuracy"), ("ECE", "ece"))
 TABLE_COLUMNS = (
     ("Model", "model", None),
@@ -76,8 +90,19 @@ class BenchmarkTab(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.results = None
+        self.reviews: dict = {}  # lm-eval: task -> core.lm_eval_benchmark.TaskReview
         self._running = False
 
+        self.purpose = QLabel(PURPOSE)
+        self.purpose.setWordWrap(True)
+        self.mode_box = QComboBox()
+        for title, key in MODES:
+            self.mode_box.addItem(title, key)
+        self.mode_box.currentIndexChanged.connect(self._mode_changed)
+        self.current_button = QPushButton("Use current audit")
+        self.current_button.setToolTip("Labels and classes of the open dataset, its predictions as a model, and the "
+                                       "project's review decisions as the corrections")
+        self.current_button.clicked.connect(self.use_current)
         self.labels_edit = QLineEdit()
         self.labels_edit.setPlaceholderText("labels.npy or a table with a label column")
         self.classes_edit = QLineEdit()
@@ -99,16 +124,27 @@ class BenchmarkTab(QWidget):
         self.models.setMinimumHeight(90)
         self.models.setMaximumHeight(160)
         add = QPushButton("Add models…")
-        add.setToolTip("Pick one or more prediction files (n x k probabilities); each becomes a model named after its file")
+        add.setToolTip("Pick one or more prediction files (n x k probabilities), or lm-eval samples files; each "
+                       "becomes a model named after its file")
         add.clicked.connect(self._browse_models)
+        self.add_folder = QPushButton("Add model folder…")
+        self.add_folder.setToolTip("One model's lm-eval output folder (samples_<task>_<date>.jsonl files), named "
+                                   "after the folder; each task becomes its own benchmark")
+        self.add_folder.clicked.connect(self._browse_model_folder)
         remove = QPushButton("Remove")
         remove.clicked.connect(self._remove_selected)
         model_buttons = QHBoxLayout()
         model_buttons.addWidget(add)
+        model_buttons.addWidget(self.add_folder)
         model_buttons.addWidget(remove)
         model_buttons.addStretch(1)
 
+        mode_row = QHBoxLayout()
+        mode_row.addWidget(self.mode_box, 1)
+        mode_row.addWidget(self.current_button)
         form = QFormLayout()
+        self.form = form
+        form.addRow("Compare", mode_row)
         form.addRow("Labels", _path_row(self.labels_edit, lambda: self._browse(self.labels_edit, "Labels", LABEL_FILTER)))
         form.addRow("Classes", _path_row(self.classes_edit, lambda: self._browse(self.classes_edit, "Classes",
                                                                                    "Text (*.txt);;All files (*)")))
@@ -162,17 +198,57 @@ class BenchmarkTab(QWidget):
         results.addWidget(self.table)
         results.addWidget(chart_box)
         results.setSizes([640, 560])
+
+        from .benchmark_questions import CalibrationView, QuestionsView
+
+        self.task_box = QComboBox()
+        self.task_box.currentIndexChanged.connect(self._show_task)
+        self.review_button = QPushButton("Review flagged questions")
+        self.review_button.setToolTip("Audit this task's questions in the window (pooled probabilities): the Review "
+                                      "tab then works on the flagged ones (keep key, accept suggested, exclude)")
+        self.review_button.clicked.connect(self.review_questions)
+        self.rerank_button = QPushButton("Re-rank with review decisions")
+        self.rerank_button.setToolTip("Run again with the open project's decisions as the corrected keys")
+        self.rerank_button.clicked.connect(self.rerank_with_project)
+        self.questions_view = QuestionsView()
+        self.calibration_view = CalibrationView()
+        self.lm_tabs = QTabWidget()
+        self.lm_tabs.addTab(self.questions_view, "Flagged questions")
+        self.lm_tabs.addTab(self.calibration_view, "Calibration per model")
+        task_row = QHBoxLayout()
+        task_row.addWidget(QLabel("Task"))
+        task_row.addWidget(self.task_box, 1)
+        task_row.addWidget(self.review_button)
+        task_row.addWidget(self.rerank_button)
+        self.lm_box = QWidget()
+        lm_layout = QVBoxLayout(self.lm_box)
+        lm_layout.setContentsMargins(0, 0, 0, 0)
+        lm_layout.addLayout(task_row)
+        lm_layout.addWidget(self.lm_tabs, 1)
+        self.lm_box.hide()
+        body = QSplitter(Qt.Vertical)
+        body.addWidget(results)
+        body.addWidget(self.lm_box)
+        body.setSizes([300, 400])
         layout = QVBoxLayout(self)
+        layout.addWidget(self.purpose)
         layout.addLayout(form)
         layout.addLayout(run_row)
-        layout.addWidget(results, 1)
+        layout.addWidget(body, 1)
+        self._mode_changed()
 
     # -- inputs ---------------------------------------------------------------
-    def set_inputs(self, labels, models: dict[str, str], *, classes=None, reviews=None, project=None, out=None) -> None:
-        """Fill the form (for scripts and tests): labels path, {name: predictions path}, one corrections source."""
-        self.labels_edit.setText(str(labels))
+    def set_inputs(self, labels, models: dict[str, str], *, classes=None, reviews=None, project=None, out=None,
+                   lm_eval: bool = False) -> None:
+        """Fill the form (for scripts and tests): labels path, {name: predictions path}, one corrections source.
+
+        lm_eval: models are lm-eval samples files or model folders (labels unused; corrections optional).
+        """
+        self.mode_box.setCurrentIndex(self.mode_box.findData("lm_eval" if lm_eval else "predictions"))
+        self.labels_edit.setText(str(labels) if labels else "")
         self.classes_edit.setText(str(classes) if classes else "")
-        self.source_box.setCurrentIndex(self.source_box.findData("project" if project else "reviews"))
+        source = "project" if project else ("reviews" if reviews or not lm_eval else "none")
+        self.source_box.setCurrentIndex(self.source_box.findData(source))
         self.source_edit.setText(str(project or reviews or ""))
         self.out_edit.setText(str(out) if out else "")
         self.models.setRowCount(0)
@@ -214,9 +290,64 @@ class BenchmarkTab(QWidget):
             self.out_edit.setText(path)
 
     def _browse_models(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Model predictions", "", PRED_FILTER)
+        lm_eval = self.mode == "lm_eval"
+        paths, _ = QFileDialog.getOpenFileNames(self, "lm-eval samples files" if lm_eval else "Model predictions", "",
+                                                LM_EVAL_FILTER if lm_eval else PRED_FILTER)
         for path in paths:
-            self._add_model(Path(path).stem, path)
+            self._add_model(Path(path).parent.name if lm_eval else Path(path).stem, path)
+
+    def _browse_model_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "One model's lm-eval output folder", "")
+        if path:
+            self._add_model(Path(path).name, path)
+
+    @property
+    def mode(self) -> str:
+        """"predictions" (probability files on one labelled test set) or "lm_eval"."""
+        return self.mode_box.currentData()
+
+    def _mode_changed(self, *_) -> None:
+        lm_eval = self.mode == "lm_eval"
+        self.form.setRowVisible(1, not lm_eval)  # labels
+        self.form.setRowVisible(2, not lm_eval)  # classes
+        self.add_folder.setVisible(lm_eval)
+        self.models.setHorizontalHeaderLabels(["Model name", "lm-eval samples file or model folder" if lm_eval
+                                               else "Predictions file"])
+        none = self.source_box.findData("none")
+        if not lm_eval and self.source_box.currentIndex() == none:
+            self.source_box.setCurrentIndex(0)
+        self.lm_box.setVisible(lm_eval and bool(self.reviews))
+
+    def use_current(self) -> None:
+        """Fill the form from the window's audit: its labels, its predictions as a model, its project's decisions."""
+        window = self.window()
+        report = getattr(window, "report", None)
+        if report is None:
+            self._fail("No audit is open: run one first (File > Open)")
+            return
+        from labelaudit.core.paths import cache_dir
+
+        folder = cache_dir() / "benchmark-inputs" / (re.sub(r"[^\w.-]+", "_", Path(str(report.dataset.source)).stem)
+                                                     or "data")
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "labels.npy", np.asarray(report.labels, dtype=np.int64))
+        (folder / "classes.txt").write_text("\n".join(map(str, report.class_names)) + "\n", encoding="utf-8")
+        preds = report.config.pred_probs or report.config.logits
+        if not report.config.pred_probs:
+            preds = folder / "pred_probs.npy"
+            np.save(preds, np.asarray(report.pred_probs, dtype=np.float64))
+        project = getattr(getattr(window, "projects", None), "project", None)
+        self.mode_box.setCurrentIndex(self.mode_box.findData("predictions"))
+        self.labels_edit.setText(str(folder / "labels.npy"))
+        self.classes_edit.setText(str(folder / "classes.txt"))
+        name = str(report.summary.get("model") or "current") if isinstance(report.summary, dict) else "current"
+        if str(preds) not in self.model_paths().values():
+            self._add_model(name, str(preds))
+        if project is not None:
+            self.source_box.setCurrentIndex(self.source_box.findData("project"))
+            self.source_edit.setText(str(project.path))
+        self.status.setText("Filled from the current audit: add the other models' predictions on the same rows, "
+                            "then Run benchmark.")
 
     def _remove_selected(self) -> None:
         for i in sorted({index.row() for index in self.models.selectedIndexes()}, reverse=True):
@@ -231,6 +362,9 @@ class BenchmarkTab(QWidget):
         """Run core.benchmark.run_benchmark with the form's inputs on the thread pool."""
         if self._running:
             return
+        if self.mode == "lm_eval":
+            self._run_lm_eval()
+            return
         labels = self.labels_edit.text().strip()
         source = self.source_edit.text().strip()
         models = self.model_paths()
@@ -239,6 +373,9 @@ class BenchmarkTab(QWidget):
             self._fail(f"Missing: {', '.join(missing)}")
             return
         kind = self.source_box.currentData()
+        if kind == "none":
+            self._fail("Missing: corrections (a validation file or a project)")
+            return
         kwargs = {
             "classes": self.classes_edit.text().strip() or None,
             kind: source,
@@ -254,6 +391,96 @@ class BenchmarkTab(QWidget):
         self.run_button.setEnabled(False)
         self.status.setText(f"Scoring {len(models)} models on original and corrected labels…")
         run_in_pool(job, self._on_done, lambda reason, details="": self._fail(reason), owner=self)
+
+    def _run_lm_eval(self, models: dict[str, str] | None = None) -> None:
+        models = models or self.model_paths()
+        kind = self.source_box.currentData()
+        source = self.source_edit.text().strip() if kind != "none" else ""
+        if not models or (kind != "none" and not source):
+            self._fail("Missing: " + ", ".join(w for w, v in (("models", models), ("corrections", kind == "none"
+                                                                                    or source)) if not v))
+            return
+        out = self.out_edit.text().strip()
+        if not out:
+            from labelaudit.core.paths import cache_dir
+
+            out = str(cache_dir() / "benchmarks" / time.strftime("%Y%m%d-%H%M%S"))
+        kwargs = {kind: source} if kind != "none" else {}
+
+        def job():
+            from labelaudit.core.lm_eval_benchmark import run_lm_eval_benchmark
+
+            return run_lm_eval_benchmark(models, out=out, **kwargs)
+
+        self._running = True
+        self.run_button.setEnabled(False)
+        self.status.setText(f"Reading {len(models)} models' lm-eval samples and scoring them…")
+        run_in_pool(job, self._on_lm_done, lambda reason, details="": self._fail(reason), owner=self)
+
+    def _on_lm_done(self, reviews: dict) -> None:
+        self._running = False
+        self.run_button.setEnabled(True)
+        self.reviews = reviews
+        self.task_box.blockSignals(True)
+        self.task_box.clear()
+        for name, review in reviews.items():
+            self.task_box.addItem(f"{name} ({len(review.questions):,} questions, "
+                                  f"{int(review.questions['is_flagged'].sum()):,} keys flagged)", name)
+        self.task_box.blockSignals(False)
+        self.lm_box.show()
+        self._show_task()
+        first = next(iter(reviews.values()))
+        where = first.out.parent if len(reviews) > 1 else first.out
+        self.status.setText(f"{len(reviews)} task(s) · {len(first.table)} models · wrote benchmark.csv, "
+                            f"benchmark.json, questions.parquet and flagged.csv to {where}")
+        self.finished.emit(first.table)
+
+    @property
+    def current_review(self):
+        """The TaskReview of the task shown (None before an lm-eval run)."""
+        return self.reviews.get(self.task_box.currentData()) if self.reviews else None
+
+    def _show_task(self, *_) -> None:
+        review = self.current_review
+        if review is None:
+            return
+        self.results = review.table
+        self._fill_table()
+        self._draw_chart()
+        self.questions_view.set_review(review)
+        self.calibration_view.set_calibration(review.calibration)
+        self.rerank_button.setEnabled(True)
+
+    def questions_config(self):
+        """The AuditConfig that audits the shown task's questions with the models' pooled probabilities."""
+        from labelaudit.core.pipeline import AuditConfig
+
+        out = self.current_review.out
+        return AuditConfig(data=str(out / "questions.parquet"), pred_probs=str(out / "pred_probs_pooled.npy"),
+                           classes=str(out / "classes.txt"), label_col="label", text_col="text", id_col="id")
+
+    def review_questions(self) -> None:
+        """Audit the shown task's questions in the window; its Review tab then works on the flagged ones."""
+        window = self.window()
+        if self.current_review is None or not hasattr(window, "start_run"):
+            self._fail("Run an lm-eval benchmark in the app's window first")
+            return
+        window.set_config(self.questions_config())
+        window.start_run()
+        self.status.setText("Auditing the questions: decide in the Review tab, then press Re-rank with review "
+                            "decisions here.")
+
+    def rerank_with_project(self) -> None:
+        """Run the shown task again with the open project's review decisions as the corrected keys."""
+        review = self.current_review
+        project = getattr(getattr(self.window(), "projects", None), "project", None)
+        if review is None or project is None:
+            self._fail("No project is open: press Review flagged questions and decide in the Review tab first")
+            return
+        self.source_box.setCurrentIndex(self.source_box.findData("project"))
+        self.source_edit.setText(str(project.path))
+        self.out_edit.setText(str(review.out))
+        self._run_lm_eval(dict(zip(review.table["model"], review.table["predictions"])))
 
     def _on_done(self, table) -> None:
         self._running = False

@@ -74,3 +74,35 @@ def test_missing_inputs_and_bad_files_fail_with_a_reason(qtbot, cifar_inputs, tm
         tab.run()
     assert "bad.npy" in blocker.args[0] and tab.status.text().startswith("Failed:")
     assert tab.run_button.isEnabled()
+
+
+LM_EVAL = __import__("pathlib").Path(__file__).parent / "data" / "lm_eval"
+
+
+def test_tab_says_what_it_is_for(qtbot):
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    assert "ranking survive the label errors" in tab.purpose.text()
+    assert tab.current_button.text() == "Use current audit"
+
+
+def test_lm_eval_results_show_flagged_questions_and_calibration(qtbot, tmp_path):
+    folders = {d.name: str(d) for d in sorted(LM_EVAL.iterdir()) if d.is_dir()}
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    tab.set_inputs(None, folders, lm_eval=True, out=tmp_path / "out")
+    assert not tab.form.isRowVisible(1)  # no labels file: lm-eval brings its keys
+    tab.run_button.click()
+    qtbot.waitUntil(lambda: bool(tab.reviews) and not tab.running, timeout=WAIT_MS)
+    assert [tab.task_box.itemData(i) for i in range(tab.task_box.count())] == ["mini_qa", "mini_sci"]
+    assert tab.table.rowCount() == 3 and tab.table.item(0, 0).text() == "meta-llama__Llama-3.2-3B"
+    view = tab.questions_view
+    flagged = tab.current_review.questions["is_flagged"].sum()
+    assert view.table.rowCount() == flagged
+    assert view.table.item(0, 0).text() == "3" and view.table.item(0, 1).text() == "D"  # worst first: keyed 120
+    html = view.details.toPlainText()
+    assert "What is the boiling point" in html and "D. 120 ← key" in html and "B. 100 ← suggested" in html
+    assert "3 of 3 models flag it" in html
+    assert len(tab.calibration_view.titles) == 3 and all("ECE" in t for t in tab.calibration_view.titles)
+    tab.task_box.setCurrentIndex(1)
+    assert tab.questions_view.caption.text().startswith("mini_sci: ")

@@ -1,0 +1,56 @@
+"""The lm-eval review in the app: flagged questions -> Review tab decisions -> re-ranked models."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+from labelaudit.gui.main_window import MainWindow  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "lm_eval"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELAUDIT_CACHE", str(tmp_path / "cache"))
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    if w.running:
+        w.cancel_run()
+        qtbot.waitUntil(lambda: not w.running, timeout=10_000)
+    if w.projects.project is not None:
+        w.projects.close_project()
+
+
+def test_review_flagged_questions_then_rerank(qtbot, window, tmp_path):
+    tab = window.benchmark_tab
+    files = {d.name: str(next(d.glob("samples_mini_qa_*"))) for d in sorted(DATA.iterdir()) if d.is_dir()}
+    tab.set_inputs(None, files, lm_eval=True, out=tmp_path / "out")
+    tab.run()
+    qtbot.waitUntil(lambda: bool(tab.reviews) and not tab.running, timeout=60_000)
+    flagged = tab.current_review.questions
+    flagged = flagged[flagged["is_flagged"]]
+
+    tab.review_button.click()  # audits the questions in the window; the project holds the decisions
+    qtbot.waitUntil(lambda: window.projects.project is not None and window.projects.panel is not None,
+                    timeout=60_000)
+    report = window.report
+    assert len(report.examples) == 32 and report.examples["is_label_issue"].sum() == len(flagged)
+    assert list(report.class_names) == ["A", "B", "C", "D"]
+    project = window.projects.project
+    project.decide_many(flagged["row"], "accept")  # reviewers accept the suggested keys
+
+    before = tab.current_review.table.set_index("model")["accuracy_corrected"]
+    tab.rerank_button.click()
+    qtbot.waitUntil(lambda: not tab.running and tab.current_review.corrections["source"] == "project",
+                    timeout=60_000)
+    after = tab.current_review.table.set_index("model")
+    assert (after["accuracy_corrected"] > before).all()
+    assert tab.current_review.corrections["n_relabelled"] == len(flagged)
