@@ -19,6 +19,7 @@ or the labelerrors-2021 recipe) goes through core.detection.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -276,6 +277,50 @@ def run_label_audit(
         )
         stage.advance(1)
     return result
+
+
+#: The inspector's verdict of an example: state -> headline.
+ISSUE_STATES = {
+    "flagged": "Likely label error",
+    "low_quality": "Low label quality, not flagged",
+    "fine": "Label looks fine",
+}
+
+
+def issue_state(*, flagged: bool, given: int, predicted: int, given_prob: float, class_threshold: float,
+                n_flagged_in_class: int, given_name: str = "", method: dict | None = None) -> tuple[str, str]:
+    """What is known about one example's label: (state, reason).
+
+    state is a key of :data:`ISSUE_STATES`: "flagged" when the detection
+    method flags it; "low_quality" when it is not flagged but the model's
+    probability of its given label (``given_prob``) is below the confident
+    threshold of its class; "fine" otherwise. reason says in words why; for
+    "low_quality", why the example was not flagged: the model's top class is
+    the given label (confident learning keeps those), or (cleanlab's default
+    prune_by_noise_rate) the class had fewer estimated errors than
+    low-probability examples and this one's margin was not among the largest.
+    method: AuditResult.detection; a non-default method is named in the reason.
+    """
+    g = given_name or str(given)
+    below = not math.isnan(class_threshold) and given_prob < class_threshold
+    if flagged:
+        return "flagged", "Confident learning counts this example among the likely label errors of its class."
+    if not below:
+        why = (f"the model's probability of its label, {given_prob:.3f}, is at or above the threshold of class "
+               f"{g!r} ({class_threshold:.3f})") if not math.isnan(class_threshold) else f"p = {given_prob:.3f}"
+        return "fine", f"Not flagged: {why}."
+    low = (f"Not flagged although the model's probability of its label, {given_prob:.3f}, is below the threshold "
+           f"of class {g!r} ({class_threshold:.3f})")
+    if predicted == given:
+        return "low_quality", (f"{low}: the model's top class is still {g!r}, and confident learning never flags "
+                               "an example whose prediction agrees with its label.")
+    description = (method or {}).get("description", "")
+    if method and description and not description.startswith("flagged by prune_by_noise_rate; ranked by self"):
+        return "low_quality", f"{low}: the detection method ({description}) did not select it. Worth a look."
+    return "low_quality", (
+        f"{low}: confident learning flags only as many examples of {g!r} as its estimated noise rate implies "
+        f"({n_flagged_in_class:,} here), those with the largest margin over the given label, and this one was not "
+        "among them. Worth a look.")
 
 
 def _notice_small_classes(ctx: RunContext, rows: list[np.ndarray], class_names: list[str]) -> None:

@@ -56,12 +56,15 @@ def _bin_words(n_bins: int, strategy: str) -> str:
     return f"{n_bins} {strategy.replace('_', '-')} bins"
 
 
-def l2_ece(pred_probs, labels, *, n_bins: int = 15, strategy: str = "equal_mass", debias: bool = False) -> float | None:
+def l2_ece(pred_probs, labels, *, n_bins: int = 15, strategy: str = "equal_mass", debias: bool = False,
+           signed: bool = False) -> float | None:
     """Top-label L2 calibration error, sqrt(sum_b (n_b/n) (a_b - c_b)^2), plug-in or debiased.
 
     pred_probs: (n, k); labels: (n,) ints. Bins as core.calibration.reliability_bins.
     debias=True subtracts a_b (1 - a_b) / (n_b - 1) per bin (Kumar et al. 2019)
-    and clips the sum at 0 before the square root. None when n = 0.
+    and clips the sum at 0 before the square root; with signed=True it keeps
+    the sign instead, sign(E^2) sqrt(|E^2|): negative when the sampling noise
+    removed exceeds the observed gaps. None when n = 0.
     """
     from .calibration import reliability_bins
 
@@ -76,15 +79,40 @@ def l2_ece(pred_probs, labels, *, n_bins: int = 15, strategy: str = "equal_mass"
     terms = (a - c) ** 2
     if debias:
         terms = terms - a * (1 - a) / (counts[used] - 1)
-    return float(np.sqrt(max(float(np.dot(counts[used] / n, terms)), 0.0)))
+    square = float(np.dot(counts[used] / n, terms))
+    if signed:
+        return float(np.sign(square) * np.sqrt(abs(square)))
+    return float(np.sqrt(max(square, 0.0)))
 
 
-def debiased_ece(pred_probs, labels, *, n_bins: int = 15, strategy: str = "equal_mass") -> float | None:
+def debiased_ece(pred_probs, labels, *, n_bins: int = 15, strategy: str = "equal_mass",
+                 signed: bool = False) -> float | None:
     """Kumar et al. (2019) debiased estimate of the top-label L2 ECE (equal-mass bins by default).
 
-    See the module docstring for the formula; None when n = 0.
+    See the module docstring for the formula and :func:`l2_ece` for ``signed``; None when n = 0.
     """
-    return l2_ece(pred_probs, labels, n_bins=n_bins, strategy=strategy, debias=True)
+    return l2_ece(pred_probs, labels, n_bins=n_bins, strategy=strategy, debias=True, signed=signed)
+
+
+def _bootstrap(statistic, p, y, n_boot: int, seed: int) -> np.ndarray:
+    """``statistic(p[idx], y[idx])`` over ``n_boot`` paired resamples with replacement."""
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        stats[i] = statistic(p[idx], y[idx])
+    return stats
+
+
+def normal_interval(value: float, boot: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """(low, high, se): the normal-approximation bootstrap interval value -/+ z * se, se the
+    standard deviation of the bootstrap statistics ``boot``; low is clipped at 0 (errors are
+    not negative). Unlike a percentile interval of a biased statistic, it always contains value."""
+    from statistics import NormalDist
+
+    se = float(np.std(boot, ddof=1)) if len(boot) > 1 else 0.0
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    return max(value - z * se, 0.0), value + z * se, se
 
 
 def _top_label(pred_probs, labels):
@@ -106,28 +134,47 @@ def _top_label(pred_probs, labels):
 def smooth_ece(pred_probs, labels, *, n_boot: int = 100, level: float = 0.95, seed: int = 0) -> dict:
     """Smooth ECE of top-label confidence (relplot.smECE) with a bootstrap interval.
 
-    Returns {"value", "low", "high", "sigma", "n_boot", "level"}: value and the
-    kernel bandwidth sigma that relplot chose on the data; low/high the
-    percentile interval of smECE over ``n_boot`` paired resamples at that same
+    Returns {"value", "low", "high", "se", "sigma", "n_boot", "level", "method"}:
+    value and the kernel bandwidth sigma that relplot chose on the data; se the
+    standard deviation of smECE over ``n_boot`` paired resamples at that same
     bandwidth (relplot.smECE_sigma; re-choosing it per resample costs ten times
-    more). low/high are None when n_boot is 0 and everything is None when n = 0.
+    more); low/high the normal-approximation interval around value
+    (:func:`normal_interval`). A percentile interval would not do: smECE is
+    biased upward, so its resamples sit above it and their percentiles can miss
+    the estimate. low/high/se are None when n_boot is 0 and everything is
+    None when n = 0.
     """
     import relplot
 
     _, _, f, y = _top_label(pred_probs, labels)
-    out = {"value": None, "low": None, "high": None, "sigma": None, "n_boot": int(n_boot), "level": level}
+    out = {"value": None, "low": None, "high": None, "se": None, "sigma": None, "n_boot": int(n_boot),
+           "level": level, "method": "normal-approximation bootstrap"}
     if len(f) == 0:
         return out
     value, sigma = relplot.smECE(f, y, return_width=True)
     out.update(value=float(value), sigma=float(sigma))
     if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        stats = np.empty(n_boot)
-        for i in range(n_boot):
-            idx = rng.integers(0, len(f), len(f))
-            stats[i] = relplot.smECE_sigma(f[idx], y[idx], sigma)
-        alpha = (1 - level) / 2
-        out.update(low=float(np.quantile(stats, alpha)), high=float(np.quantile(stats, 1 - alpha)))
+        boot = _bootstrap(lambda fb, yb: relplot.smECE_sigma(fb, yb, sigma), f, y, n_boot, seed)
+        low, high, se = normal_interval(float(value), boot, level)
+        out.update(low=low, high=high, se=se)
+    return out
+
+
+def debiased_ece_with_se(pred_probs, labels, *, n_bins: int = 15, n_boot: int = 100, seed: int = 0) -> dict:
+    """The signed debiased L2 ECE (:func:`debiased_ece`, ``signed=True``) and its bootstrap
+    standard error over ``n_boot`` paired resamples: {"value", "se", "about_zero"}.
+
+    about_zero is True when |value| < se: the data cannot tell the calibration
+    error from 0. se and about_zero are None when n_boot is 0; all None when n = 0.
+    """
+    value = debiased_ece(pred_probs, labels, n_bins=n_bins, signed=True)
+    out = {"value": value, "se": None, "about_zero": None}
+    if value is None or n_boot <= 0:
+        return out
+    p, y, _, _ = _top_label(pred_probs, labels)
+    boot = _bootstrap(lambda pb, yb: debiased_ece(pb, yb, n_bins=n_bins, signed=True), p, y, n_boot, seed)
+    se = float(np.std(boot, ddof=1)) if n_boot > 1 else 0.0
+    out.update(se=se, about_zero=bool(abs(value) < se))
     return out
 
 
@@ -153,12 +200,14 @@ def classwise_ece(pred_probs, labels, *, n_bins: int = 15, strategy: str = "equa
 
 
 def calibration_table(pred_probs, labels, preset: str = "guo2017", *, n_boot: int = 100, seed: int = 0) -> list[dict]:
-    """Rows for a metric table: [{"key", "name", "value", "interval", "convention"}, ...].
+    """Rows for a metric table: [{"key", "name", "value", "interval", "se", "about_zero", "convention"}, ...].
 
     preset: a key of PRESETS; it sets the bins of the plug-in ECE, MCE,
     debiased ECE (always equal-mass, as Kumar et al.) and classwise ECE.
     interval is (low, high) for the smooth ECE and None elsewhere; values are
-    floats or None (undefined, e.g. no examples).
+    floats or None (undefined, e.g. no examples). The debiased ECE is signed
+    and carries its bootstrap standard error ``se`` and ``about_zero``
+    (|value| < se); other rows have se and about_zero None.
     """
     from .calibration import METRIC_HELP, calibration_metrics, reliability_bins
 
@@ -177,7 +226,8 @@ def calibration_table(pred_probs, labels, preset: str = "guo2017", *, n_boot: in
     smooth = smooth_ece(pred_probs, labels, n_boot=n_boot, seed=seed)
     interval = (smooth["low"], smooth["high"]) if smooth["low"] is not None else None
     sigma = f"{smooth['sigma']:.3g}" if smooth["sigma"] is not None else "n/a"
-    return [
+    debiased = debiased_ece_with_se(pred_probs, labels, n_bins=n_bins, n_boot=n_boot, seed=seed)
+    rows = [
         {
             "key": "ece",
             "name": "ECE (plug-in)",
@@ -197,11 +247,15 @@ def calibration_table(pred_probs, labels, preset: str = "guo2017", *, n_boot: in
         {
             "key": "debiased_ece",
             "name": "Debiased L2 ECE (Kumar 2019)",
-            "value": debiased_ece(pred_probs, labels, n_bins=n_bins),
+            "value": debiased["value"],
             "interval": None,
+            "se": debiased["se"],
+            "about_zero": debiased["about_zero"],
             "convention": f"Kumar, Liang & Ma 2019: sqrt of sum_b w_b[(a_b - c_b)^2 - a_b(1 - a_b)/(n_b - 1)] over "
             f"{n_bins} equal-mass bins; estimates the root-mean-square (L2) calibration error with the sampling "
-            "noise removed, so compare it with other L2 values, not with the L1 ECE above.",
+            "noise removed, so compare it with other L2 values, not with the L1 ECE above. Signed: negative when "
+            "the removed noise exceeds the observed gaps; 'about 0' when |value| is below its bootstrap standard "
+            f"error ({n_boot} resamples).",
         },
         {
             "key": "smooth_ece",
@@ -210,7 +264,8 @@ def calibration_table(pred_probs, labels, preset: str = "guo2017", *, n_boot: in
             "interval": interval,
             "convention": "Blasiok & Nakkiran 2023, computed by relplot.smECE: kernel-smoothed reliability curve, "
             f"bandwidth chosen automatically (here {sigma}); no bins. Interval: {int(100 * smooth['level'])}% "
-            f"bootstrap percentile over {smooth['n_boot']} resamples at that bandwidth.",
+            f"{smooth['method']} (estimate ± z × the standard deviation over {smooth['n_boot']} resamples at that "
+            "bandwidth).",
         },
         {
             "key": "classwise_ece",
@@ -226,3 +281,7 @@ def calibration_table(pred_probs, labels, preset: str = "guo2017", *, n_boot: in
         {"key": "accuracy", "name": "Accuracy", "value": metrics["accuracy"], "interval": None,
          "convention": METRIC_HELP["accuracy"]},
     ]
+    for row in rows:
+        row.setdefault("se", None)
+        row.setdefault("about_zero", None)
+    return rows

@@ -125,8 +125,10 @@ def delimited_text(rows, delimiter: str = "\t") -> str:
 
 def with_class_names(examples: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
     """Copy of ``examples`` with the label index columns replaced by class names."""
+    from .table_filter import blank_missing
+
     names = np.asarray(class_names, dtype=object)
-    out = examples.copy()
+    out = blank_missing(examples)  # -1 "none" cells (no near-duplicate set, undecided) are written empty
     for col in LABEL_COLUMNS:
         if col in out.columns:
             out[col] = names[out[col].to_numpy()]

@@ -231,14 +231,17 @@ def _cross_fit_binary_maps(method, p, y, splits, stage):
 
         offsets = np.arange(p.shape[1]) * HISTOGRAM_BINS
         bins = bin_assignments(p.ravel(), n_bins=HISTOGRAM_BINS, strategy="equal_width").reshape(p.shape) + offsets
+    pieces = []
     for train, test in splits:
         if method == "isotonic":
-            out[test] = _isotonic(p[train], y[train], p[test])
+            out[test], fold_pieces = _isotonic(p[train], y[train], p[test])
+            pieces += fold_pieces
         else:
             out[test] = _histogram(bins[train], y[train], bins[test], HISTOGRAM_BINS)
         stage.advance(1)
     if method == "isotonic":
-        return out, {"scheme": "one-vs-rest isotonic regression per class, renormalised"}
+        return out, {"scheme": "one-vs-rest isotonic regression per class, renormalised",
+                     "median_pieces": float(np.median(pieces))}
     return out, {"scheme": "per-class histogram binning (equal-width bins), renormalised", "n_bins": HISTOGRAM_BINS}
 
 
@@ -271,14 +274,18 @@ def _renormalise(q: np.ndarray, n_fit: int) -> np.ndarray:
 
 
 def _isotonic(p_fit, y_fit, p_apply):
+    """Per-class isotonic maps fitted on p_fit, applied to p_apply; also the number of
+    constant pieces of each class's map (the steps of its fitted step function)."""
     from sklearn.isotonic import IsotonicRegression
 
     q = np.empty_like(p_apply)
+    pieces = []
     for c in range(p_fit.shape[1]):
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         iso.fit(p_fit[:, c], (y_fit == c).astype(np.float64))
         q[:, c] = iso.predict(p_apply[:, c])
-    return _renormalise(q, len(y_fit))
+        pieces.append(int(len(np.unique(iso.y_thresholds_))))
+    return _renormalise(q, len(y_fit)), pieces
 
 
 def _histogram(bins_fit, y_fit, bins_apply, n_bins):

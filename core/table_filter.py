@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 
 #: Columns that hold class indices (shown and sorted by class name).
 LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "decided_label", "corrected_label", "guessed_label")
+#: Integer columns where -1 means "none" (not decided, in no near-duplicate set): shown and exported blank.
+MINUS_ONE_IS_MISSING = ("decided_label", "corrected_label", "guessed_label", "near_duplicate_set")
 
 
 @dataclass(frozen=True)
@@ -316,3 +318,36 @@ def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, n_bins: in
     right, _ = np.histogram(confidence[correct], bins=edges)
     wrong, _ = np.histogram(confidence[~correct], bins=edges)
     return edges, right, wrong
+
+
+def is_missing(name: str, value) -> bool:
+    """True when ``value`` of column ``name`` means "none" and must be shown blank (-1 in MINUS_ONE_IS_MISSING)."""
+    return name in MINUS_ONE_IS_MISSING and value is not None and not isinstance(value, str) and value == -1
+
+
+def blank_missing(df: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``df`` whose -1 cells of MINUS_ONE_IS_MISSING columns are missing (pandas ``Int64`` NA),
+    so a CSV writes them as empty cells; other columns are unchanged."""
+    out = df.copy()
+    for name in MINUS_ONE_IS_MISSING:
+        if name in out.columns and pd.api.types.is_integer_dtype(out[name]):
+            out[name] = out[name].astype("Int64").mask(out[name].to_numpy() == -1)
+    return out
+
+
+def top_pairs(counts: np.ndarray, n: int | None = None) -> pd.DataFrame:
+    """The off-diagonal cells of a (k, k) count matrix, largest first.
+
+    counts: e.g. :func:`pair_counts` of given x predicted labels. n: keep at most
+    this many (default all non-zero cells). Returns columns ``given``, ``other``
+    (the column class) and ``count``; ties by given, then other.
+    """
+    counts = np.asarray(counts)
+    k = counts.shape[0]
+    flat = counts.ravel().astype(np.int64)
+    cells = np.flatnonzero(flat)
+    cells = cells[cells // k != cells % k]
+    cells = cells[np.lexsort((cells, -flat[cells]))]
+    if n is not None:
+        cells = cells[:n]
+    return pd.DataFrame({"given": cells // k, "other": cells % k, "count": flat[cells]})

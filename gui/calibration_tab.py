@@ -54,13 +54,32 @@ def _fmt(value, digits: int = 4) -> str:
 
 
 def _cell(row: dict | None) -> str:
+    """A metric as shown: its value, the smooth ECE with its interval, the signed debiased
+    ECE with its standard error ("about 0" when smaller than it)."""
     if row is None:
         return ""
-    text = _fmt(row["value"])
+    value = row["value"]
+    if row.get("se") is not None and value is not None:
+        if row.get("about_zero"):
+            return f"about 0  ({value:+.4f} ± {row['se']:.4f} SE)"
+        return f"{value:+.4f}  (± {row['se']:.4f} SE)"
+    text = _fmt(value)
     if row.get("interval"):
         low, high = row["interval"]
         text += f"  [{_fmt(low)}, {_fmt(high)}]"
     return text
+
+
+def fitted_words(result) -> str:
+    """What a RecalibrationResult fitted, in words: the temperature, the bins or the isotonic pieces."""
+    d = result.details
+    if result.method == "temperature" and "temperature" in d:
+        return f"T = {d['temperature']:.3f}"
+    if result.method == "histogram" and "n_bins" in d:
+        return f"{d['n_bins']} bins per class"
+    if result.method == "isotonic" and "median_pieces" in d:
+        return f"median {d['median_pieces']:.0f} pieces per class"
+    return ""
 
 
 def _color(value, alpha: int | None = None) -> QColor:
@@ -196,6 +215,17 @@ class CalibrationTab(QWidget):
         header.setSectionResizeMode(1, QHeaderView.Stretch)
         header.setSectionResizeMode(2, QHeaderView.Stretch)
         self.table.setMinimumHeight(8 * 26 + 30)  # the eight metric rows without scrolling
+        self.table_note = QLabel(
+            "Smooth ECE [interval]: 95% normal-approximation bootstrap interval (estimate ± 1.96 × the bootstrap "
+            "standard error, 100 resamples). Debiased ECE: signed, ± its bootstrap standard error; \"about 0\" when "
+            "smaller than that error. Hover a row for its convention.")
+        self.table_note.setWordWrap(True)
+        theme.set_muted(self.table_note)
+        table_box = QWidget()
+        tv = QVBoxLayout(table_box)
+        tv.setContentsMargins(0, 0, 0, 0)
+        tv.addWidget(self.table, 1)
+        tv.addWidget(self.table_note)
 
         # LLM self-knowledge
         self.sk_group = QGroupBox("LLM self-knowledge: does the model know when it is right?")
@@ -234,7 +264,7 @@ class CalibrationTab(QWidget):
         layout.addWidget(self.status)
         body = QSplitter(Qt.Vertical)
         body.addWidget(plots)
-        body.addWidget(self.table)
+        body.addWidget(table_box)
         body.addWidget(self.sk_group)
         layout.addWidget(body, 1)
         self._update_enabled()
@@ -301,9 +331,10 @@ class CalibrationTab(QWidget):
             self.after_plot.show_frame(bins, self._after_subtitle())
             self._fill_table()
             r = self.result
+            fitted = fitted_words(r)
             self.status.setText(
-                f"{r.method} ({r.details['folds']}-fold cross-fitted): ECE {r.ece_before:.4f} → {r.ece_after:.4f}, "
-                f"NLL {r.nll_before:.4f} → {r.nll_after:.4f}")
+                f"{r.method}{' (' + fitted + ')' if fitted else ''}, {r.details['folds']}-fold cross-fitted: "
+                f"ECE {r.ece_before:.4f} → {r.ece_after:.4f}, NLL {r.nll_before:.4f} → {r.nll_after:.4f}")
             self.recalibrated.emit(r)
 
         def failed(reason, details=""):
@@ -388,7 +419,8 @@ class CalibrationTab(QWidget):
         return f"{cfg['n_bins']} {cfg['strategy'].replace('_', '-')} bins"
 
     def _after_subtitle(self) -> str:
-        return f"{self.result.method}, cross-fitted · {self._bin_words()}"
+        fitted = fitted_words(self.result)
+        return f"{self.result.method}{' ' + fitted if fitted else ''}, cross-fitted · {self._bin_words()}"
 
     def _fill_table(self) -> None:
         rows = self.before_rows or self.after_rows or []

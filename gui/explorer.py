@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from labelaudit.core.export import delimited_text
-from labelaudit.core.table_filter import TableFilter
+from labelaudit.core.table_filter import TableFilter, is_missing
 
 from . import theme
 from .inspector import InspectorPanel
@@ -368,7 +368,9 @@ class ExplorerPage(QWidget):
         for c, name in enumerate(self.model.columns):
             headers.append(results.header(name)[0])
             value = self.model.data(self.model.index(view_row, c), Qt.UserRole)
-            if isinstance(value, (int, np.integer)) and results.table.kind(name) == "label":
+            if is_missing(name, value):
+                value = None
+            elif isinstance(value, (int, np.integer)) and results.table.kind(name) == "label":
                 value = results.class_names[int(value)]
             values.append(value)
         return delimited_text([headers, values])

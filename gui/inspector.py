@@ -10,7 +10,6 @@ from PySide6.QtGui import QColor, QFontMetrics, QImageReader, QPainter, QPalette
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
-    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QScrollArea,
@@ -19,9 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from labelaudit.core.audit import ISSUE_STATES, issue_state
+from labelaudit.core.table_filter import is_missing
+
 from . import theme
 
 TOP_K = 5
+_VERDICT_STYLE = {"flagged": "verdictFlagged", "low_quality": "verdictLow", "fine": "verdictOk"}
 UPDATE_DELAY_MS = 20
 
 
@@ -53,8 +56,8 @@ class ProbabilityBars(QWidget):
         fm = QFontMetrics(self.font())
         h = self._row_height()
         label_w = min(max((fm.horizontalAdvance(n) for n, _, _ in self.items), default=40) + 8, self.width() // 3)
-        value_w = fm.horizontalAdvance("0.000") + 8
-        bar_w = max(self.width() - label_w - value_w, 20)
+        value_w = fm.horizontalAdvance("0.000") + 6
+        bar_w = max(self.width() - label_w - value_w - 4, 20)  # the value sits 4 px right of its bar
         text_color = self.palette().color(QPalette.Text)
         track = self.palette().color(QPalette.Midlight)
         for i, (name, prob, role) in enumerate(self.items):
@@ -91,13 +94,14 @@ class InspectorPanel(QScrollArea):
         layout.setContentsMargins(8, 6, 8, 8)
         layout.setSpacing(6)
 
-        head = QHBoxLayout()
         self.title = QLabel("No example selected")
         self.title.setObjectName("sectionTitle")
+        self.title.setWordWrap(True)
+        # the verdict badge on its own line: beside the title it was clipped in a narrow inspector
         self.verdict = QLabel()
-        head.addWidget(self.title, 1)
-        head.addWidget(self.verdict)
-        layout.addLayout(head)
+        self.verdict.setSizePolicy(QSizePolicy.Maximum, QSizePolicy.Fixed)
+        layout.addWidget(self.title)
+        layout.addWidget(self.verdict, 0, Qt.AlignLeft)
 
         self.image = QLabel()
         self.image.setAlignment(Qt.AlignCenter)
@@ -120,6 +124,7 @@ class InspectorPanel(QScrollArea):
         self.given, self.suggested, self.predicted = QLabel(), QLabel(), QLabel()
         for w in (self.given, self.suggested, self.predicted):
             w.setTextFormat(Qt.RichText)
+            w.setWordWrap(True)  # a long class name wraps instead of pushing p = ... out of view
         self.labels.addRow("Given", self.given)
         self.labels.addRow("Suggested", self.suggested)
         self.labels.addRow("Predicted", self.predicted)
@@ -187,8 +192,10 @@ class InspectorPanel(QScrollArea):
         flagged = bool(col["is_label_issue"][row])
         ident = t.value("id", row) if "id" in col else row
         self.title.setText(f"Row {row}" + (f" · id {ident}" if results.report.dataset.id_col else ""))
-        self.verdict.setText("Likely label error" if flagged else "Label looks fine")
-        self.verdict.setObjectName("verdictFlagged" if flagged else "verdictOk")
+        state, reason = self.verdict_of(results, row)
+        self.verdict.setText(ISSUE_STATES[state])
+        self.verdict.setToolTip(reason)
+        self.verdict.setObjectName(_VERDICT_STYLE[state])
         self.verdict.style().unpolish(self.verdict)
         self.verdict.style().polish(self.verdict)
 
@@ -200,7 +207,10 @@ class InspectorPanel(QScrollArea):
             if not same else f"{_esc(names[suggested])} (keep the given label)"
         )
         self.predicted.setText(f"{_esc(names[predicted])} &nbsp;p = {probs[predicted]:.3f}")
-        self.why.setText(self._why(results, row, given, suggested, predicted, probs, flagged))
+        why = self._why(results, row, given, suggested, predicted, probs, flagged)
+        if state == "low_quality":
+            why = f"<b>{_esc(ISSUE_STATES[state])}.</b> {_esc(reason)}<br>{why}"
+        self.why.setText(why)
         top = np.argsort(-probs, kind="stable")[:TOP_K]
         if given not in top:
             top = np.append(top[: TOP_K - 1], given)
@@ -214,12 +224,29 @@ class InspectorPanel(QScrollArea):
             if name in shown:
                 continue
             value = t.value(name, row)
-            if isinstance(value, float):
+            if is_missing(name, value):
+                value = ""
+            elif t.kind(name) == "label":
+                value = names[int(value)]
+            elif isinstance(value, float):
                 value = "—" if math.isnan(value) else f"{value:.4f}"
             elif isinstance(value, bool):
                 value = "yes" if value else "no"
             rows.append((results.header(name)[0], "" if value is None else str(value)))
         self._set_details(rows)
+
+    @staticmethod
+    def verdict_of(results, row: int) -> tuple[str, str]:
+        """(state, reason) of dataset row ``row`` (core.audit.issue_state)."""
+        col = results.table.columns
+        given = int(col["given_label"][row])
+        flags = col["is_label_issue"]
+        return issue_state(
+            flagged=bool(flags[row]), given=given, predicted=int(col["predicted_label"][row]),
+            given_prob=float(col["given_label_prob"][row]), method=results.report.audit.detection,
+            class_threshold=float(results.class_thresholds[given]) if given < len(results.class_thresholds) else math.nan,
+            n_flagged_in_class=int(results.flagged_per_class[given]), given_name=results.class_names[given],
+        )
 
     def _show_input(self, results, row: int) -> None:
         self.no_input.setVisible(results.input_col is None)

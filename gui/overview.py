@@ -246,6 +246,7 @@ class ClassesView(QWidget):
         for t in (self.per_class, self.corrections):
             t.setSortingEnabled(True)
         self.per_class.sortItems(2, Qt.DescendingOrder)
+        self.corrections.sortItems(2, Qt.DescendingOrder)  # most frequent first (core's order; stable for ties)
 
     @staticmethod
     def _set(table, r, c, value, data=None, fmt=None):

@@ -6,7 +6,8 @@
 - :class:`ConfidencePlot`: confidence histogram of correct and incorrect
   predictions; clicking a bar (or dragging the shaded range) filters by confidence.
 - :class:`ConfusionPlot`: given x predicted counts (or cleanlab's noise matrix);
-  clicking a cell filters the table to that pair.
+  hovering a cell shows given -> predicted and its count, clicking it filters
+  the table to that pair; beside it the top confusions, largest first.
 
 Every plot draws what core computed (core.calibration.reliability_bins,
 core.table_filter.confidence_histogram / pair_counts, AuditResult.noise_matrix)
@@ -25,14 +26,19 @@ from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor, QFont, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QGraphicsRectItem,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QSizePolicy,
     QSpinBox,
+    QSplitter,
     QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
     QToolTip,
     QVBoxLayout,
     QWidget,
@@ -553,15 +559,81 @@ class ConfusionPlot(PlotPanel):
         self._sel.setPen(QPen(QColor(theme.SUGGESTED), 0.08))
         self._sel.hide()
         self.plot.addItem(self._sel)
+        self._hover = QGraphicsRectItem()  # outlines the hovered cell: at 100 classes a cell is a few pixels
+        pen = QPen(QColor(theme.ACCENT), 0)  # width 0: one device pixel at any zoom
+        self._hover.setPen(pen)
+        self._hover.hide()
+        self.plot.addItem(self._hover)
         self.values = None
         self.mode_box.currentIndexChanged.connect(self.invalidate)
+        # the largest off-diagonal cells as a list beside the heatmap: at 100 classes a cell is a few pixels
+        self.top_list = QTableWidget(0, 3)
+        self.top_list.setHorizontalHeaderLabels(["Given", "Predicted", "Count"])
+        self.top_list.verticalHeader().hide()
+        self.top_list.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.top_list.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.top_list.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.top_list.setWordWrap(False)
+        hh = self.top_list.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.Stretch)
+        hh.setSectionResizeMode(1, QHeaderView.Stretch)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeToContents)
+        self.top_list.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.top_list.setToolTip("The most frequent given → predicted confusions, largest first; click one to "
+                                 "filter the table to it (again to clear)")
+        self.top_list.cellClicked.connect(self._top_clicked)
+        top_box = QWidget()
+        tv = QVBoxLayout(top_box)
+        tv.setContentsMargins(0, 0, 0, 0)
+        tv.setSpacing(2)
+        title = QLabel("Top confusions")
+        title.setObjectName("sectionTitle")
+        tv.addWidget(title)
+        tv.addWidget(self.top_list, 1)
+        top_box.setMinimumWidth(170)
+        split = QSplitter(Qt.Horizontal)
+        split.setChildrenCollapsible(False)
+        layout = self.layout()
+        index = layout.indexOf(self.view_stack)
+        layout.removeWidget(self.view_stack)
+        split.addWidget(self.view_stack)
+        split.addWidget(top_box)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout.insertWidget(index, split, 1)
+        self.split = split
 
     @property
     def mode(self) -> str:
         return self.mode_box.currentData()
 
     def _on_results(self, results) -> None:
+        self._fill_top(results)
         self.invalidate()
+
+    def _fill_top(self, results) -> None:
+        """List results.top_confusions (core.table_filter.top_pairs), largest first."""
+        self.top_list.setRowCount(0)
+        if results is None:
+            return
+        names = results.class_names
+        top = results.top_confusions
+        self.top_list.setRowCount(len(top))
+        for r, (g, p, n) in enumerate(top[["given", "other", "count"]].itertuples(index=False)):
+            for c, text in enumerate((names[g], names[p], f"{int(n):,}")):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.UserRole, (int(g), int(p)))
+                item.setToolTip(f"given {names[g]!r} → predicted {names[p]!r}: {int(n):,} examples")
+                if c == 2:
+                    item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.top_list.setItem(r, c, item)
+
+    def _top_clicked(self, row: int, _col: int) -> None:
+        g, p = self.top_list.item(row, 0).data(Qt.UserRole)
+        if self.state.filter.given_predicted == (g, p):
+            self.state.clear_filter("given_predicted")
+        else:
+            self.state.update_filter(given_predicted=(g, p), given_suggested=None)
 
     def matrix(self) -> np.ndarray | None:
         results = self.state.results
@@ -661,10 +733,16 @@ class ConfusionPlot(PlotPanel):
     def _on_mouse_moved(self, scene_pos) -> None:
         pos = self._data_pos(self.plot, scene_pos)
         cell = self.cell_at(pos.x(), pos.y()) if pos is not None else None
-        if cell is not None:
-            text = self.cell_text(*cell)
-            self.readout.setText(text)
-            QToolTip.showText(QCursor.pos(), text, self.graphics)
+        if cell is None:
+            self._hover.hide()
+            return
+        i, j = cell
+        self._hover.setRect(QRectF(j, i, 1, 1))
+        self._hover.setPen(QPen(theme.plot_foreground(), 0))
+        self._hover.show()
+        text = self.cell_text(i, j)
+        self.readout.setText(text)
+        QToolTip.showText(QCursor.pos(), text, self.graphics)
 
     def _on_mouse_clicked(self, event) -> None:
         if event.button() != Qt.LeftButton:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from labelaudit.core.calibration import reliability_bins
 from labelaudit.core.pipeline import AuditReport, input_column
-from labelaudit.core.table_filter import ExampleTable, confidence_histogram, pair_counts
+from labelaudit.core.table_filter import ExampleTable, confidence_histogram, pair_counts, top_pairs
 
 #: Sort the table by this column (ascending: likeliest label errors first) after a run.
 DEFAULT_SORT = "label_quality"
@@ -33,15 +33,17 @@ COLUMN_INFO = {
     "given_label": ("Given", "The label in the data."),
     "suggested_label": ("Suggested", "The label confident learning suggests (the predicted label for flagged examples)."),
     "predicted_label": ("Predicted", "The model's top-probability class."),
-    "decided_label": ("Decided", "The label a reviewer decided (Review tab or imported validation); — when undecided or excluded."),
+    "decided_label": ("Decided", "The label a reviewer decided (Review tab or imported validation); blank when undecided or excluded."),
     "decision": ("Decision", "The review decision that counts: keep, accept, relabel, exclude or unsure."),
     "label_quality": ("Label quality", "cleanlab's label-quality score named in the overview (default: self-confidence, the model's probability of the given label); low = likely wrong."),
     "confidence": ("Confidence", "The model's top-label probability."),
     "given_label_prob": ("P(given)", "The model's probability of the given label."),
     "class_threshold": ("Class threshold", "Confident-learning threshold of the given class: the mean probability of that class among the examples labelled with it."),
-    "outlier_score": ("Outlier score", "How unusual the example is among the data (higher = more unusual)."),
+    "outlier_score": ("Outlier score (low = unusual)", "How typical the example is among the data, from cleanlab's "
+                      "Datalab on the embeddings: 1 = typical, near 0 = unusual (an outlier)."),
     "is_outlier": ("Outlier", "Flagged as an outlier."),
-    "near_duplicate_set": ("Near-duplicate set", "Examples with the same number are near duplicates of each other."),
+    "near_duplicate_set": ("Near-duplicate set", "Examples with the same number are near duplicates of each other; "
+                           "blank when the example has no near duplicate."),
     "human_reviewed": ("Reviewed", "A human reviewed this example (from --reviews)."),
     "is_validated_error": ("Validated error", "Human reviewers confirmed the label is wrong."),
     "confidence_recalibrated": ("Recalibrated conf.", "Top-label confidence after recalibration (out-of-sample)."),
@@ -63,6 +65,8 @@ class Results:
     image_root: folder relative image paths resolve against (images only).
     confusion: (k, k) counts, rows given label, columns predicted label.
     class_thresholds: (k,) confident-learning threshold per class (NaN if unknown).
+    flagged_per_class: (k,) flagged examples per given class.
+    top_confusions: core.table_filter.top_pairs of ``confusion`` (given, other = predicted, count).
     reliability: reliability_bins at the default 15 equal-width bins.
     confidence_hist: core.table_filter.confidence_histogram of correct vs incorrect.
     """
@@ -75,6 +79,8 @@ class Results:
     image_root: Path | None
     confusion: np.ndarray
     class_thresholds: np.ndarray
+    flagged_per_class: np.ndarray
+    top_confusions: pd.DataFrame
     reliability: pd.DataFrame | None = None
     confidence_hist: tuple | None = None
     notices: list[str] = field(default_factory=list)
@@ -122,7 +128,8 @@ def prepare_results(report: AuditReport) -> Results:
     if dataset.id_col is None and "id" in columns:
         columns.remove("id")  # ids are the row numbers: one column is enough
     if in_col and in_col in frame.columns:
-        columns.append(in_col)
+        # the text or image right after the labels it is judged by, so it is on screen at 1280 px
+        columns.insert(columns.index("suggested_label") + 1, in_col)
     columns += [c for c in frame.columns if c not in columns and c not in ("id",)]
 
     table.sort_order(DEFAULT_SORT)  # cache the order shown first
@@ -135,6 +142,7 @@ def prepare_results(report: AuditReport) -> Results:
     ipc = report.audit.issues_per_class
     if "threshold" in ipc.columns:
         thresholds[ipc["class"].to_numpy(dtype=np.int64)] = ipc["threshold"].to_numpy(dtype=np.float64)
+    confusion = pair_counts(given, predicted, k)
     return Results(
         report=report,
         table=table,
@@ -142,8 +150,10 @@ def prepare_results(report: AuditReport) -> Results:
         input_col=in_col,
         is_image=dataset.text_col is None and dataset.image_col is not None,
         image_root=dataset.root,
-        confusion=pair_counts(given, predicted, k),
+        confusion=confusion,
         class_thresholds=thresholds,
+        flagged_per_class=np.bincount(given[table.columns["is_label_issue"]], minlength=k),
+        top_confusions=top_pairs(confusion, 200),
         reliability=reliability_bins(report.pred_probs, report.labels, n_bins=15, strategy="equal_width"),
         confidence_hist=confidence_histogram(confidence, predicted == given, n_bins=20, low=low),
         notices=list(report.notices),

@@ -318,7 +318,8 @@ class ReviewPanel(QWidget):
 
     def _key_hint(self, index: int) -> str:
         keys = [d for d, c in self.digit_classes.items() if c == index]
-        return f"[{keys[0]}] " if keys else ""
+        # classes named "0".."9" are their own keys: "[4] 4" would say the class twice
+        return f"[{keys[0]}] " if keys and str(keys[0]) != self.class_names[index] else ""
 
     def _show_input(self, row: int) -> None:
         kind, values = self._inputs

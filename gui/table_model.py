@@ -14,6 +14,8 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QPointF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPixmap, QPolygonF
 
+from labelaudit.core.table_filter import MINUS_ONE_IS_MISSING
+
 from . import theme
 
 _TEXT_CHARS = 240
@@ -75,6 +77,7 @@ class ExamplesModel(QAbstractTableModel):
         self._arrays = [t.columns[c] for c in self.columns] if t is not None else []
         self._align = [_ALIGN[k] for k in self._kinds]
         self._names = list(t.class_names) if t is not None else []
+        self._blank_minus_one = [c in MINUS_ONE_IS_MISSING for c in self.columns]
         self._flags = t.columns["is_label_issue"] if t is not None else None
         self._special = [
             {"is_label_issue": "flag", "suggested_label": "suggested", "given_label": "given"}.get(c, "")
@@ -167,11 +170,12 @@ class ExamplesModel(QAbstractTableModel):
             return "" if value != value else f"{value:.4f}"
         if kind == "label":
             value = int(arr[row])
-            return self._names[value] if 0 <= value < len(self._names) else ("—" if value < 0 else str(value))
+            return self._names[value] if 0 <= value < len(self._names) else ("" if value < 0 else str(value))
         if kind == "bool":
             return "" if self._special[c] == "flag" or not arr[row] else "yes"
         if kind == "int":
-            return str(int(arr[row]))
+            value = int(arr[row])
+            return "" if value == -1 and self._blank_minus_one[c] else str(value)
         value = arr[int(row)].as_py()
         if value is None:
             return ""

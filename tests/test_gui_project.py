@@ -49,7 +49,7 @@ def test_review_in_the_app_survives_reopening(qtbot, tmp_path, text_data):  # no
     shown = {model.row_of(r): (model.index(r, dec_col).data(), model.index(r, what_col).data())
              for r in range(model.rowCount())}
     assert shown[first] == (report.class_names[suggested[first]], "accept")
-    assert shown[second][1] == "keep" and shown[third] == ("—", "exclude")
+    assert shown[second][1] == "keep" and shown[third] == ("", "exclude")  # no decided label: blank, never -1
 
     # save as, export the cleanset, then reopen in a new window
     saved = projects.save_project_as(str(tmp_path / "tickets"))
