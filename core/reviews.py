@@ -8,15 +8,26 @@ indices; -1 = none / unknown).
 mturk.json (the labelerrors release): a list of entries with ``id`` (the row
 index; for imdb a file name such as ``test/neg/10003_3``, looked up in
 ``index_to_filename.json`` beside the file), ``given_original_label`` and
-``our_guessed_label`` (class indices or class names) and ``mturk``: how many of
-the workers chose ``given``, ``guessed`` and anything else (``neither``,
-``both``, ``neutral``, ``off-topic``: summed into ``n_other``). The paper's
-rule: an example is a validated label error when fewer than 3 workers chose the
-given label (``n_given < 3``). ``corrected_label`` is the guessed label when at
-least 3 workers chose it, else the given label when at least 3 chose that,
-else -1 (no majority: drop the example when re-scoring). A few MNIST entries
-have the guessed label equal to the given one (the same votes are then counted
-under both keys); they are kept as they are.
+``our_guessed_label`` (class indices or class names) and ``mturk``: the votes of
+five workers. The schema is recognised by the vote keys of the whole file:
+
+- ``given/guessed`` (MNIST, CIFAR, ImageNet, Caltech-256, QuickDraw, 20news:
+  ``given``, ``guessed``, ``neither``, ``both``; IMDB: ``given``, ``guessed``,
+  ``neutral``, ``off-topic``): ``n_given`` and ``n_guessed`` are those counts,
+  the rest is ``n_other``;
+- ``sentiment`` (Amazon: ``positive``, ``negative``, ``neutral``,
+  ``off-topic``): a worker chose the given label when they voted for its
+  sentiment (the key naming the given class, case-insensitively); ``n_guessed``
+  counts votes for the guessed class; ``n_other`` the remaining votes.
+
+Any other set of keys (or AudioSet's multi-label lists) is refused with an
+InputError naming the file. The paper's rule: an example is a validated label
+error when fewer than 3 workers chose the given label (``n_given < 3``).
+``corrected_label`` is the class at least 3 workers chose (the guessed label, or
+under ``sentiment`` any class), else the given label when at least 3 chose
+that, else -1 (no majority: drop the example when re-scoring). A few MNIST
+entries have the guessed label equal to the given one (the same votes are then
+counted under both keys); they are kept as they are.
 
 Review CSV: columns ``row`` (0-based row index), ``verdict`` and optionally
 ``label`` and ``given_label`` (header names are case-insensitive). Verdicts,
@@ -215,10 +226,64 @@ def _count(path: Path, votes: dict, key: str, where: str) -> int:
     return value
 
 
+GIVEN_GUESSED = "given/guessed"
+SENTIMENT = "sentiment"
+#: The labelerrors mturk.json schemas, by the vote keys each allows.
+SCHEMAS = (
+    (GIVEN_GUESSED, frozenset({"given", "guessed", "neither", "both"})),  # images, 20news
+    (GIVEN_GUESSED, frozenset({"given", "guessed", "neutral", "off-topic"})),  # imdb
+    (SENTIMENT, frozenset({"positive", "negative", "neutral", "off-topic"})),  # amazon
+)
+
+
+def mturk_schema(path: Path, entries: list) -> str:
+    """The schema of a list of mturk entries, from the union of their vote keys (module docstring).
+
+    Entries without a vote object count as given/guessed (their own check names
+    what is missing). InputError naming the file for AudioSet's multi-label
+    entries or vote keys that fit no schema.
+    """
+    if any(isinstance(e, dict) and "given_original_labels" in e for e in entries):
+        raise InputError(
+            f"{path}: multi-label validation (given_original_labels lists, as AudioSet's) cannot review a "
+            "single-label audit"
+        )
+    keys = set()
+    for e in entries:
+        if isinstance(e, dict) and isinstance(e.get("mturk"), dict):
+            keys.update(e["mturk"])
+    if not keys:
+        return GIVEN_GUESSED
+    for name, allowed in SCHEMAS:
+        if keys <= allowed and (name != GIVEN_GUESSED or "given" in keys):
+            return name
+    known = "; ".join("/".join(sorted(allowed)) for _, allowed in SCHEMAS)
+    raise InputError(
+        f"{path}: mturk vote keys {', '.join(sorted(map(str, keys)))} fit no labelerrors schema (known: {known})"
+    )
+
+
+def _sentiment_votes(path: Path, votes: dict, labeler: _LabelMapper, given: int, guessed: int, where: str):
+    """(n_given, n_guessed, n_other, class with >= 3 votes or -1) for votes keyed by class name."""
+    per_class: dict[int, int] = {}
+    total = 0
+    for key in votes:
+        count = _count(path, votes, key, where)
+        total += count
+        if key != "off-topic":
+            cls = labeler(key, f"{where}: vote key {key!r}")
+            per_class[cls] = per_class.get(cls, 0) + count
+    n_given, n_guessed = per_class.get(given, 0), per_class.get(guessed, 0)
+    n_other = total - n_given - (n_guessed if guessed != given else 0)
+    majority = [c for c, n in per_class.items() if n >= MAJORITY and c != given]
+    return n_given, n_guessed, n_other, majority[0] if len(majority) == 1 else -1
+
+
 def _read_mturk(path: Path, n_examples: int, labeler: _LabelMapper, labels) -> list[tuple]:
     entries = _read_json(path)
     if not isinstance(entries, list):
         raise InputError(f"{path}: expected a JSON list of mturk entries")
+    schema = mturk_schema(path, entries)
     files = None
     if any(isinstance(e, dict) and isinstance(e.get("id"), str) and not e["id"].strip().isdigit() for e in entries):
         files = _filename_index(path)
@@ -242,11 +307,15 @@ def _read_mturk(path: Path, n_examples: int, labeler: _LabelMapper, labels) -> l
         votes = entry["mturk"]
         if not isinstance(votes, dict):
             raise InputError(f"{path}: {where}: mturk must be an object of vote counts")
-        n_given = _count(path, votes, "given", where)
-        n_guessed = _count(path, votes, "guessed", where)
-        n_other = sum(_count(path, votes, key, where) for key in votes if key not in ("given", "guessed"))
-        if n_guessed >= MAJORITY:
-            corrected = guessed
+        if schema == SENTIMENT:
+            n_given, n_guessed, n_other, voted = _sentiment_votes(path, votes, labeler, given, guessed, where)
+        else:
+            n_given = _count(path, votes, "given", where)
+            n_guessed = _count(path, votes, "guessed", where)
+            n_other = sum(_count(path, votes, key, where) for key in votes if key not in ("given", "guessed"))
+            voted = guessed if n_guessed >= MAJORITY else -1
+        if voted >= 0:
+            corrected = voted
         elif n_given >= MAJORITY:
             corrected = given
         else:

@@ -162,3 +162,47 @@ def test_missing_file_and_unknown_format(tmp_path):
     other.write_text("x")
     with pytest.raises(InputError, match="reviews.txt: reviews must be"):
         load_reviews(other, n_examples=1)
+
+
+def test_amazon_sentiment_votes(labelerrors):
+    path = labelerrors / "amazon" / "mturk.json"
+    entries = json.loads(path.read_text())
+    reviews = load_reviews(path, n_examples=10_000_000, class_names=["Negative", "Neutral", "Positive"])
+    assert len(reviews) == len(entries) == 1000
+    assert reviews["is_validated_error"].sum() == 732  # shared/data/labelerrors/README: 732 in this file
+    first = reviews.set_index("row").loc[entries[0]["id"]]  # Positive given, Neutral guessed, votes 3/0/2/0
+    assert entries[0]["mturk"] == {"positive": 3, "negative": 0, "neutral": 2, "off-topic": 0}
+    assert (first["given_label"], first["guessed_label"], first["n_given"], first["n_guessed"], first["n_other"]) == (
+        2, 1, 3, 2, 0)
+    assert not first["is_validated_error"] and first["corrected_label"] == 2
+    assert (reviews["n_given"] + reviews["n_guessed"] + reviews["n_other"] <= 5).all()
+
+
+def test_sentiment_majority_for_a_third_class(tmp_path):
+    entry = {"id": 0, "given_original_label": "Positive", "our_guessed_label": "Neutral",
+             "mturk": {"positive": 1, "negative": 3, "neutral": 1, "off-topic": 0}}
+    df = load_reviews(_write(tmp_path, [entry]), n_examples=1, class_names=["Negative", "Neutral", "Positive"])
+    assert df["is_validated_error"].tolist() == [True] and df["corrected_label"].tolist() == [0]
+    assert (df["n_given"][0], df["n_guessed"][0], df["n_other"][0]) == (1, 1, 3)
+
+
+@pytest.mark.parametrize("votes", [{"given": 3, "agree": 2}, {"yes": 4, "no": 1}, {"positive": 3, "neither": 2}])
+def test_unknown_mturk_schema_is_refused_naming_the_file(tmp_path, capsys, votes):
+    from labelaudit.core.cli import main
+
+    path = _write(tmp_path, [{"id": 0, "given_original_label": 0, "our_guessed_label": 1, "mturk": votes}])
+    with pytest.raises(InputError, match="mturk.json: mturk vote keys .* fit no labelerrors schema"):
+        load_reviews(path, n_examples=4, class_names=["a", "b"])
+    np.save(tmp_path / "labels.npy", np.array([0, 1, 0, 1]))
+    np.save(tmp_path / "probs.npy", np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]))
+    code = main(["audit", str(tmp_path / "labels.npy"), "--pred-probs", str(tmp_path / "probs.npy"),
+                 "--reviews", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(path) in err[0] and "fit no labelerrors schema" in err[0]
+
+
+def test_multilabel_audioset_entries_are_refused(tmp_path):
+    entry = {"id": 2, "given_original_labels": ["Crowd"], "our_guessed_labels": ["Speech"],
+             "mturk": {"Crowd": 3, "Speech": 1}}
+    with pytest.raises(InputError, match="mturk.json: multi-label validation"):
+        load_reviews(_write(tmp_path, [entry]), n_examples=5)
