@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from .errors import InputError
+from .errors import InputError, reading
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TABLE_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson")
@@ -62,6 +63,13 @@ _ID_NAMES = ("id", "uid", "uuid", "guid", "example_id", "sample_id", "idx", "ind
              "image_id", "doc_id", "item_id", "record_id")
 
 _INT_STRING = r"[+-]?\d{1,18}"  # fits int64
+
+# Bounds checked before anything is allocated by a number read from a file.
+MAX_JSON_DEPTH = 100            # nesting levels of a JSON value (a JSONL line, mturk.json, config.json)
+MIN_CLASS_BOUND = 1_000         # whole-number labels name classes 0..max only while max < max(this, rows)
+MAX_IMAGE_PIXELS = 89_478_485   # Pillow's own default: larger images are refused as decompression bombs
+MAX_CELLS_PER_BYTE = 1_000      # a Parquet file may claim at most this many cells per byte (plus PARQUET_SLACK)
+PARQUET_SLACK = 1_000_000
 
 
 @dataclass
@@ -131,6 +139,11 @@ def load_dataset(path, *, label_col=None, text_col=None, image_col=None, id_col=
     if not p.exists():
         raise InputError(f"{source}: no such file or folder")
     class_list, classes_source = _class_list(classes)
+    with reading(source):
+        return _load(p, source, label_col, text_col, image_col, id_col, class_list, classes_source)
+
+
+def _load(p: Path, source: str, label_col, text_col, image_col, id_col, class_list, classes_source) -> Dataset:
     if p.is_dir():
         return _load_image_folder(p, source, class_list, classes_source)
     if p.suffix.lower() == ".npy":
@@ -309,7 +322,26 @@ def _ragged_message(text: str, source: str, sep: str, header: bool, err: Excepti
     return f"{source}: cannot parse as {'TSV' if sep == chr(9) else 'CSV'} ({str(err).strip()})"
 
 
+def check_parquet_size(p: Path, source: str) -> None:
+    """Refuse a Parquet file whose metadata claims more rows than it can plausibly hold
+    (a damaged or hostile footer), before anything is read by those counts."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(p)
+    except Exception as e:  # pyarrow raises several types for a damaged or foreign file
+        raise InputError(f"{source}: not a readable Parquet file ({type(e).__name__}: {e})") from None
+    rows, cols, size = meta.num_rows, meta.num_columns, p.stat().st_size
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    if rows < 0 or any(g < 0 for g in groups) or sum(groups) != rows:
+        raise InputError(f"{source}: damaged Parquet metadata (row count {rows:,} does not match its row groups)")
+    if rows * max(cols, 1) > MAX_CELLS_PER_BYTE * size + PARQUET_SLACK:
+        raise InputError(f"{source}: Parquet metadata claims {rows:,} rows x {cols:,} columns, more than a "
+                         f"{size:,}-byte file can hold; the file is damaged")
+
+
 def _read_parquet(p: Path, source: str) -> pd.DataFrame:
+    check_parquet_size(p, source)
     try:
         df = pd.read_parquet(p)
     except Exception as e:  # pyarrow raises several types for a damaged or foreign file
@@ -319,15 +351,57 @@ def _read_parquet(p: Path, source: str) -> pd.DataFrame:
     return df
 
 
+def json_depth_over(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON ``text`` nests arrays/objects more than ``limit`` deep (strings skipped).
+    Checked on the text, before parsing, so a hostile file never reaches a recursive parser."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif tok in "]}":
+            depth -= 1
+    return False
+
+
+def parse_json(text: str, where: str):
+    """``json.loads(text)`` for a value read from a file; ``where`` ("FILE: line 3") starts every
+    InputError: invalid JSON, or nesting deeper than MAX_JSON_DEPTH."""
+    if json_depth_over(text):
+        raise InputError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep; not loaded")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        at = f"column {e.colno}" if e.lineno == 1 else f"line {e.lineno} column {e.colno}"
+        raise InputError(f"{where}: not valid JSON ({e.msg} at {at})") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply; not loaded") from None
+
+
+def read_json(path, source: str | None = None):
+    """The JSON value in the UTF-8 file ``path`` (mturk.json, a model's config.json), bounded as
+    :func:`parse_json`; InputError naming the file for anything unreadable."""
+    p = Path(path)
+    source = source or str(path)
+    try:
+        text = read_text(p, source)
+    except OSError as e:
+        raise InputError(f"{source}: cannot read ({e.strerror or e})") from None
+    return parse_json(text, source)
+
+
 def _read_jsonl(p: Path, source: str) -> pd.DataFrame:
+    """One JSON object per line. Lines end at ``\\n`` only: U+2028, U+0085 or a form feed
+    inside a string is valid JSON, not a line break."""
     records = []
-    for lineno, line in enumerate(read_text(p, source).splitlines(), start=1):
+    for lineno, line in enumerate(read_text(p, source).split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{source}: line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+        rec = parse_json(line, f"{source}: line {lineno}")
         if not isinstance(rec, dict):
             raise InputError(f"{source}: line {lineno}: expected a JSON object per line, "
                              f"got {type(rec).__name__}")
@@ -340,9 +414,7 @@ def _read_jsonl(p: Path, source: str) -> pd.DataFrame:
 def read_npy(p: Path, source: str, what: str) -> np.ndarray:
     """Load a ``.npy`` array without pickle; InputError for other files and object arrays.
     ``what`` ("labels", "predictions") words the hint."""
-    with open(p, "rb") as fh:
-        if fh.read(6) != b"\x93NUMPY":
-            raise InputError(f"{source}: not a .npy file (it lacks the NumPy header)")
+    _check_npy_header(p, source, what)
     try:
         return np.load(p, allow_pickle=False)
     except ValueError as e:
@@ -352,6 +424,33 @@ def read_npy(p: Path, source: str, what: str) -> np.ndarray:
         raise InputError(f"{source}: not a readable .npy file ({e})") from None
     except (OSError, EOFError) as e:
         raise InputError(f"{source}: not a readable .npy file ({e})") from None
+
+
+def _check_npy_header(p: Path, source: str, what: str) -> None:
+    """Read the ``.npy`` header (numpy.lib.format) and check that the data it announces is in
+    the file: a small file claiming a huge shape is refused before np.load allocates it."""
+    from numpy.lib import format as npformat
+
+    readers = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}
+    with open(p, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise InputError(f"{source}: not a .npy file (it lacks the NumPy header)")
+        fh.seek(0)
+        try:
+            version = npformat.read_magic(fh)
+            if version not in readers:
+                raise ValueError(f"unsupported format version {version[0]}.{version[1]}")
+            shape, _, dtype = readers[version](fh)
+        except ValueError as e:
+            raise InputError(f"{source}: not a readable .npy file ({e})") from None
+        data_bytes = p.stat().st_size - fh.tell()
+    if dtype.hasobject:
+        raise InputError(f"{source}: holds Python objects (pickle), which are not loaded for "
+                         f"safety; save the {what} as a numeric array")
+    needed = math.prod(shape) * dtype.itemsize
+    if needed > data_bytes:
+        raise InputError(f"{source}: the header announces shape {tuple(shape)} of {dtype} ({needed:,} bytes) "
+                         f"but the file holds {data_bytes:,} bytes of data; the file is truncated or damaged")
 
 
 def _load_label_array(p: Path, source: str) -> np.ndarray:
@@ -390,6 +489,29 @@ def _load_image_folder(folder: Path, source: str, class_list, classes_source) ->
     labels = np.fromiter((index[name] for name in folder_labels), dtype=np.int64, count=len(paths))
     return Dataset(table, labels, list(class_list), source, label_col="label", image_col="image",
                    root=folder.resolve())
+
+
+def read_image(path, mode: str, where: str = ""):
+    """Decode the image at ``path`` and convert it to PIL ``mode`` ("L", "RGB").
+
+    Images over MAX_IMAGE_PIXELS (a decompression bomb: a small file that decodes to
+    gigabytes) are refused from the header, before decoding. Any unreadable image
+    raises InputError starting with ``where`` (e.g. "data.csv: row 3: ").
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                return im.convert(mode)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(f"{where}image {path} is larger than {MAX_IMAGE_PIXELS:,} pixels "
+                             f"(a possible decompression bomb); not decoded") from None
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, MemoryError) as err:
+            reason = next(iter(str(err).strip().splitlines()), "") or type(err).__name__
+            raise InputError(f"{where}cannot read image {path} ({reason})") from None
 
 
 def _check_images_exist(col: pd.Series, root: Path, source: str, name: str) -> None:
@@ -535,6 +657,12 @@ def _encode_labels(col: pd.Series, source: str, name: str, class_list, classes_s
     uniq, inverse = np.unique(ints, return_inverse=True)
     if class_list is None:
         if uniq[0] == 0:
+            bound = max(MIN_CLASS_BOUND, len(ints))
+            if uniq[-1] >= bound:
+                r = int(np.argmax(ints == uniq[-1]))
+                raise InputError(f"{source}: row {r}: label {int(uniq[-1]):,} in column {name!r} would make "
+                                 f"{int(uniq[-1]) + 1:,} classes for {len(ints):,} rows; class indices must be "
+                                 f"below {bound:,} (pass --classes FILE to name the classes)")
             return ints, [str(i) for i in range(int(uniq[-1]) + 1)]
         return inverse.astype(np.int64), [str(v) for v in uniq]
     k = len(class_list)
@@ -559,6 +687,9 @@ def _encode_labels(col: pd.Series, source: str, name: str, class_list, classes_s
 def _as_ints(col: pd.Series, strings, source: str, name: str):
     """int64 labels if the column holds whole numbers (ints, integral floats, digit strings), else None.
     ``strings``: the stripped cells of a non-numeric column."""
+    if ptypes.is_unsigned_integer_dtype(col) and len(col) and int(col.max()) > np.iinfo(np.int64).max:
+        r = int(np.argmax(col.to_numpy() > np.iinfo(np.int64).max))
+        raise InputError(f"{source}: row {r}: label {int(col.iloc[r])} in column {name!r} is too large for a class index")
     if ptypes.is_bool_dtype(col) or ptypes.is_integer_dtype(col):
         return col.to_numpy(dtype=np.int64)
     if ptypes.is_float_dtype(col):
@@ -567,6 +698,10 @@ def _as_ints(col: pd.Series, strings, source: str, name: str):
         if len(bad):
             r = int(bad[0])
             raise InputError(f"{source}: row {r}: label {values[r]:g} in column {name!r} is not a whole number")
+        huge = np.flatnonzero(np.abs(values) >= 2.0 ** 62)
+        if len(huge):
+            r = int(huge[0])
+            raise InputError(f"{source}: row {r}: label {values[r]:g} in column {name!r} is too large for a class index")
         return values.astype(np.int64)
     if ptypes.is_numeric_dtype(col):
         raise InputError(f"{source}: column {name!r} has dtype {col.dtype}, not class labels")

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import read_delimited, read_npy, read_text
-from .errors import InputError
+from .data import check_parquet_size, read_delimited, read_npy, read_text
+from .errors import InputError, reading
 
 NEGATIVE_TOL = 1e-6   # entries down to -1e-6 count as 0
 SUM_TOL = 1e-3        # rows (and entries above 1) off by at most this are renormalised
@@ -48,16 +48,17 @@ def load_predictions(path, *, n_examples=None, n_classes=None, logits=False, ctx
     if p.stat().st_size == 0:
         raise InputError(f"{source}: the file is empty")
     ext = p.suffix.lower()
-    if ext == ".npy":
-        arr, names = read_npy(p, source, "predictions"), None
-    elif ext in (".csv", ".tsv", ".tab"):
-        arr, names = _load_delimited(p, source, "," if ext == ".csv" else "\t")
-    elif ext in (".parquet", ".pq"):
-        arr, names = _load_parquet(p, source)
-    else:
-        raise InputError(f"{source}: unsupported predictions file type {ext or '(none)'!r}; "
-                         f"use .npy, .csv, .tsv or .parquet")
-    return _validate(arr, source, n_examples, n_classes, ctx, logits=logits, owned=True, names=names)
+    with reading(source):
+        if ext == ".npy":
+            arr, names = read_npy(p, source, "predictions"), None
+        elif ext in (".csv", ".tsv", ".tab"):
+            arr, names = _load_delimited(p, source, "," if ext == ".csv" else "\t")
+        elif ext in (".parquet", ".pq"):
+            arr, names = _load_parquet(p, source)
+        else:
+            raise InputError(f"{source}: unsupported predictions file type {ext or '(none)'!r}; "
+                             f"use .npy, .csv, .tsv or .parquet")
+        return _validate(arr, source, n_examples, n_classes, ctx, logits=logits, owned=True, names=names)
 
 
 def check_pred_probs(arr, *, source, n_examples=None, n_classes=None, ctx=None) -> np.ndarray:
@@ -218,6 +219,7 @@ def _load_parquet(p: Path, source: str):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    check_parquet_size(p, source)
     try:
         table = pq.read_table(p)
     except Exception as e:  # pyarrow raises several types for a damaged or foreign file

@@ -45,7 +45,6 @@ corrected = the given label; unsure -> ``n_other`` 1, corrected -1.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -171,13 +170,9 @@ def _check_row(path: Path, row: int, n_examples: int, where: str) -> int:
 
 
 def _read_json(path: Path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: bad JSON at line {err.lineno} column {err.colno}: {err.msg}") from None
+    from .data import read_json  # bounded nesting, errors naming the file
+
+    return read_json(path)
 
 
 def _filename_index(path: Path):

@@ -175,18 +175,12 @@ class HFClassifierScorer:
                            device=self.device)
 
     def _run_images(self, paths: list[Path], ctx: "RunContext", source: str):
-        from PIL import Image, UnidentifiedImageError
+        from ..data import read_image
 
         dtype = dtype_for(self.device)
 
         def run(idx):
-            images = []
-            for i in idx:
-                try:
-                    with Image.open(paths[i]) as im:
-                        images.append(im.convert("RGB"))
-                except (OSError, UnidentifiedImageError, ValueError) as err:
-                    raise InputError(f"{source}: row {int(i)}: cannot read image {paths[i]} ({first_line(err)})") from None
+            images = [read_image(paths[i], "RGB", f"{source}: row {int(i)}: ") for i in idx]
             pixels = self._processor(images=images, return_tensors="pt")["pixel_values"]
             probs, hidden = self._forward(pixel_values=pixels.to(self.device, dtype))
             if hidden is None:

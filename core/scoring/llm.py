@@ -121,10 +121,10 @@ def resolve_causal_lm(model_path=None) -> tuple[Path, str | None, str]:
         raise InputError(f"{model_path}: no such model folder")
     config = p / "config.json"
     if config.is_file():
-        try:
-            archs = json.loads(config.read_text(encoding="utf-8")).get("architectures") or []
-        except (OSError, ValueError) as err:
-            raise InputError(f"{model_path}: config.json is not readable JSON ({err})") from None
+        from ..data import read_json
+
+        parsed = read_json(config)
+        archs = (parsed.get("architectures") if isinstance(parsed, dict) else None) or []
         if any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in archs):
             return p, None, p.name
     ggufs = sorted(q.name for q in p.glob("*.gguf"))

@@ -428,17 +428,15 @@ def load_pixels(paths: Sequence[Path], ctx: "RunContext", *, source: str = "") -
     otherwise each is resized to PIXEL_SIDE x PIXEL_SIDE. An unreadable image raises
     InputError naming its row and path.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from ..data import read_image
 
     images = []
     prefix = f"{source}: " if source else ""
     with ctx.stage("reading images", len(paths)) as stage:
         for i, path in enumerate(paths):
-            try:
-                with Image.open(path) as im:
-                    images.append(im.convert("L"))
-            except (OSError, UnidentifiedImageError, ValueError) as err:
-                raise InputError(f"{prefix}row {i}: cannot read image {path} ({first_line(err)})") from None
+            images.append(read_image(path, "L", f"{prefix}row {i}: "))
             if i % 256 == 255:
                 stage.advance(256)
         stage.advance(len(paths) % 256)

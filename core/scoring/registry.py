@@ -14,10 +14,10 @@ A ``.gguf`` file goes to LLMScorer. Anything else raises InputError.
 from __future__ import annotations
 
 import inspect
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..data import read_json
 from ..errors import InputError
 
 if TYPE_CHECKING:
@@ -34,10 +34,7 @@ def folder_kind(folder: Path) -> str:
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise InputError(f"{folder}: not a model folder (no config.json)")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(f"{config_path}: not a readable model config ({err})") from None
+    config = read_json(config_path)  # bounded nesting; InputError naming the file
     if not isinstance(config, dict):
         raise InputError(f"{config_path}: not a model config (expected a JSON object)")
     archs = [str(a) for a in config.get("architectures") or []]
