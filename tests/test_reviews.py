@@ -103,7 +103,7 @@ def test_bad_mturk_files(tmp_path, entries, message):
 def test_bad_json_and_mismatched_labels(tmp_path):
     path = tmp_path / "mturk.json"
     path.write_text('[{"id": 1,\n "x": }]')
-    with pytest.raises(InputError, match=r"mturk.json: bad JSON at line 2"):
+    with pytest.raises(InputError, match=r"mturk.json: not valid JSON \(.* at line 2 column"):
         load_reviews(path, n_examples=10)
     path = _write(tmp_path, [_entry(3, 0, 1, 5, 0)])
     with pytest.raises(InputError, match="entry 0 .*differs from the dataset's label 2 at row 3"):

@@ -298,7 +298,7 @@ def test_not_a_model_folder(tmp_path):
     with pytest.raises(InputError, match="unsupported model"):
         make_scorer(str(odd), dataset=dataset)
     (odd / "config.json").write_text("{not json")
-    with pytest.raises(InputError, match="config.json: not a readable model config"):
+    with pytest.raises(InputError, match="config.json: not valid JSON"):
         make_scorer(str(odd), dataset=dataset)
 
 

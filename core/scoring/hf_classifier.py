@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from .base import ScoreResult
 from .device import default_batch_size, device_label, dtype_for, pad_batch, pick_device, run_batches
-from .hf_common import first_line, hf_load_kwargs
+from .hf_common import hf_load_kwargs, load_failure
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -90,8 +90,8 @@ class HFClassifierScorer:
         try:
             self.config = AutoConfig.from_pretrained(self.folder, local_files_only=True,
                                                      trust_remote_code=self.trust_remote_code)
-        except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{self.folder}: cannot read the model config ({first_line(err)})") from None
+        except Exception as err:  # noqa: BLE001 - a user's config that transformers cannot read is bad input
+            raise load_failure(self.folder, "model config", err) from None
         self.kind = classifier_kind(getattr(self.config, "architectures", None) or [])
         if self.kind is None:
             raise InputError(f"{self.folder}: not a sequence- or image-classification model "
@@ -117,8 +117,8 @@ class HFClassifierScorer:
                 self._processor = AutoImageProcessor.from_pretrained(
                     self.folder, local_files_only=True, trust_remote_code=self.trust_remote_code)
                 model = AutoModelForImageClassification.from_pretrained(self.folder, **kwargs)
-        except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{self.folder}: cannot load the classifier ({first_line(err)})") from None
+        except Exception as err:  # noqa: BLE001 - any failure to load a user's model folder is bad input
+            raise load_failure(self.folder, "classifier", err) from None
         self._model = model.eval().to(self.device)
 
     def score(self, dataset: "Dataset", ctx: "RunContext") -> ScoreResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import InputError
+
 if TYPE_CHECKING:
     import torch
 
@@ -27,3 +29,22 @@ def first_line(err: BaseException) -> str:
     for a one-line InputError that wraps a library's multi-line error."""
     text = str(err).strip().splitlines()
     return text[0] if text else type(err).__name__
+
+
+def load_failure(folder, what: str, err: BaseException) -> InputError:
+    """The one-line InputError for a model folder that ``from_pretrained`` could not load.
+
+    A pickled ``pytorch_model.bin`` (refused by torch's ``weights_only`` loader) is said
+    in words instead of torch's long, coloured explanation; anything else is
+    "cannot load the WHAT (first line of the library's message)".
+    """
+    import pickle
+
+    if isinstance(err, pickle.UnpicklingError) or "weights only load failed" in str(err).lower():
+        return InputError(f"{folder}: the weights file holds pickled Python objects, which are not loaded "
+                          f"for safety; use a safetensors copy of the model")
+    if isinstance(err, MemoryError):
+        return InputError(f"{folder}: the {what} needs more memory than is available")
+    if isinstance(err, RecursionError):
+        return InputError(f"{folder}: a file of the {what} is nested too deeply to read")
+    return InputError(f"{folder}: cannot load the {what} ({first_line(err)})")

@@ -158,8 +158,9 @@ def load_causal_lm(model_path=None, *, device: "torch.device", dtype: "torch.dty
                 else:
                     model, tokenizer = _load_folder(folder, dtype, trust_remote_code)
             except Exception as err:  # noqa: BLE001 - any failure to load a user's model folder is bad input
-                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                raise InputError(f"{model_path or 'llm'}: cannot load the causal LM ({first})") from None
+                from .hf_common import load_failure
+
+                raise load_failure(model_path or "llm", "causal LM", err) from None
             model.to(device).eval()
             model._labelaudit_head_ok = _head_matches(model, device)
             _MODELS[key] = (model, tokenizer)

@@ -34,7 +34,7 @@ from ..errors import InputError
 from . import embed_cache
 from .base import ScoreResult
 from .device import default_batch_size, device_label, dtype_for, pad_batch, pick_device, run_batches
-from .hf_common import first_line, hf_load_kwargs
+from .hf_common import hf_load_kwargs, load_failure
 
 if TYPE_CHECKING:
     import torch
@@ -114,8 +114,8 @@ class TextEncoder:
             )
             dtype = dtype_for(self.device)
             model = AutoModel.from_pretrained(self.folder, **hf_load_kwargs(self.folder, dtype, trust_remote_code))
-        except (OSError, ValueError, KeyError) as err:
-            raise InputError(f"{self.folder}: cannot load the embedding model ({first_line(err)})") from None
+        except Exception as err:  # noqa: BLE001 - any failure to load a user's model folder is bad input
+            raise load_failure(self.folder, "embedding model", err) from None
         model.eval()
         self.model = model.to(self.device)
         positions = getattr(model.config, "max_position_embeddings", None) or 10**9
