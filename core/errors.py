@@ -42,7 +42,7 @@ class OutputError(Exception):
     """
 
     def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(plain_line(message))
 
 
 class ProjectDamaged(InputError):
