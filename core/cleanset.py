@@ -5,8 +5,9 @@ three columns added (a name already in the table gets a ``labelaudit_`` prefix):
 
 * ``given_label``: the given label as a class name;
 * ``corrected_label``: the class name the review decided (keep -> given,
-  accept -> suggested, relabel -> the chosen class), the given label for rows
-  without a decision or marked unsure, empty for excluded rows;
+  accept -> suggested, relabel -> the chosen class), the given label (or with
+  ``use_consensus`` the annotators' consensus) for rows without a decision or
+  marked unsure, empty for excluded rows;
 * ``decision``: keep, accept, relabel, exclude or unsure; empty when undecided.
 
 The decision that counts is the latest one by a person, else an imported one
@@ -29,7 +30,8 @@ from .project import Project
 FORMATS = (".csv", ".parquet")
 
 
-def export_project(project_path, cleanset=None, decisions=None, drop_excluded: bool = False) -> dict[str, Path]:
+def export_project(project_path, cleanset=None, decisions=None, drop_excluded: bool = False,
+                   use_consensus: bool = False) -> dict[str, Path]:
     """Write the cleanset and/or the decisions log of the project at ``project_path``.
 
     Returns {"cleanset": path, "decisions": path} for the files written. InputError when
@@ -43,14 +45,19 @@ def export_project(project_path, cleanset=None, decisions=None, drop_excluded: b
     written: dict[str, Path] = {}
     with _open(project_path) as project:
         if cleanset is not None:
-            written["cleanset"] = export_cleanset(project, cleanset, drop_excluded=drop_excluded)
+            written["cleanset"] = export_cleanset(project, cleanset, drop_excluded=drop_excluded,
+                                                  use_consensus=use_consensus)
         if decisions is not None:
             written["decisions"] = export_decisions(project, decisions)
     return written
 
 
-def cleanset_table(project: Project, *, drop_excluded: bool = False) -> pd.DataFrame:
-    """The original table plus given_label, corrected_label and decision (see the module docstring)."""
+def cleanset_table(project: Project, *, drop_excluded: bool = False, use_consensus: bool = False) -> pd.DataFrame:
+    """The original table plus given_label, corrected_label and decision (see the module docstring).
+
+    use_consensus: undecided rows take the annotators' consensus label (CROWDLAB,
+    core.multiannotator) instead of the given label; InputError when the project has none.
+    """
     from .pipeline import AuditConfig, load_dataset_for
 
     status = project.dataset_status()
@@ -68,6 +75,11 @@ def cleanset_table(project: Project, *, drop_excluded: bool = False) -> pd.DataF
     names = np.asarray(project.class_names, dtype=object)
 
     corrected = names[given].copy()
+    if use_consensus:
+        if "consensus_label" not in examples.columns:
+            raise InputError(f"{project.path}: the project has no consensus labels; audit with --annotators "
+                             "long|wide|votes first")
+        corrected = names[examples["consensus_label"].to_numpy(dtype=np.int64)].copy()
     decision = np.full(len(given), None, dtype=object)
     eff = project.effective_decisions()
     rows, actions, labels = eff["row"].to_numpy(), eff["action"].to_numpy(dtype=object), eff["label"].to_numpy()
@@ -84,11 +96,11 @@ def cleanset_table(project: Project, *, drop_excluded: bool = False) -> pd.DataF
     return table
 
 
-def export_cleanset(project, out_path, *, drop_excluded: bool = False) -> Path:
+def export_cleanset(project, out_path, *, drop_excluded: bool = False, use_consensus: bool = False) -> Path:
     """Write :func:`cleanset_table` of ``project`` (a Project or a project path) to ``out_path``."""
     out = _check_output(out_path)
     with _open(project) as p:
-        return _write(cleanset_table(p, drop_excluded=drop_excluded), out)
+        return _write(cleanset_table(p, drop_excluded=drop_excluded, use_consensus=use_consensus), out)
 
 
 def decisions_log(project: Project) -> pd.DataFrame:

@@ -92,6 +92,9 @@ def add_detection_options(p: argparse.ArgumentParser) -> None:
     )
     det.add_argument("--num-issues", type=_non_negative_int, metavar="N",
                      help="flag exactly the N examples with the lowest --rank-by score")
+    det.add_argument("--annotators", choices=["long", "wide", "votes"],
+                     help="several labels per example: a long table (id, annotator, label), one column per "
+                     "annotator, or the vote counts of --reviews; consensus and annotator quality by CROWDLAB")
     det.add_argument("--frac-noise", type=_fraction, default=1.0, metavar="F",
                      help="flag this fraction of cleanlab's estimated count (prune_by_* and both only; default 1)")
 
@@ -149,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--cleanset", metavar="FILE", help="CSV or Parquet: the table plus a corrected-label column")
     export.add_argument("--decisions", metavar="FILE", help="CSV of every review decision (the audit trail)")
     export.add_argument("--drop-excluded", action="store_true", help="drop excluded rows instead of marking them")
+    export.add_argument("--use-consensus", action="store_true",
+                        help="undecided rows take the annotators' consensus label (projects audited with --annotators)")
     return parser
 
 
@@ -176,6 +181,7 @@ def config_from_args(args: argparse.Namespace):
         rank_by=args.rank_by,
         num_issues=args.num_issues,
         frac_noise=args.frac_noise,
+        annotators=args.annotators,
         out=getattr(args, "out", None),
     )
 
@@ -226,6 +232,11 @@ def cmd_audit(args) -> int:
             f"human validation: {s['validated_found']} of {s['n_validated_errors']} validated errors flagged; "
             f"{s['reviewed_flagged']} of {s['n_label_issues']} flags were reviewed"
         )
+    if "annotators" in s:
+        a = s["annotators"]
+        best = a["annotators"][0]
+        print(f"annotators: {a['n_annotators']} ({a['kind']}); CROWDLAB consensus differs from the given label on "
+              f"{a['n_consensus_differs']:,} examples; best annotator {best['annotator']} (quality {best['quality']:.3f})")
     if "recalibration" in s:
         r = s["recalibration"]
         print(
@@ -277,7 +288,8 @@ def cmd_export(args) -> int:
     if not args.cleanset and not args.decisions:
         raise InputError("nothing to export: pass --cleanset FILE and/or --decisions FILE")
     paths = export_project(
-        args.project, cleanset=args.cleanset, decisions=args.decisions, drop_excluded=args.drop_excluded
+        args.project, cleanset=args.cleanset, decisions=args.decisions, drop_excluded=args.drop_excluded,
+        use_consensus=args.use_consensus,
     )
     for kind, path in paths.items():
         print(f"wrote {kind} to {path}")

@@ -24,7 +24,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from .pipeline import AuditReport
 
-LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label")
+LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "consensus_label")
 
 # Everything str.splitlines() breaks a line at: a reader (or a spreadsheet) may start a new row or line there.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
@@ -191,7 +191,8 @@ def _write_audit_files(report: "AuditReport", out: Path, files: dict[str, str]) 
     examples = report.examples.copy()
     categories = pd.Index([str(n) for n in names])  # class names are unique (core.data checks)
     for col in LABEL_COLUMNS:
-        examples[col.replace("_label", "_class")] = pd.Categorical.from_codes(examples[col].to_numpy(), categories)
+        if col in examples.columns:
+            examples[col.replace("_label", "_class")] = pd.Categorical.from_codes(examples[col].to_numpy(), categories)
     examples.to_parquet(out / files["examples"], index=False)
     np.save(out / files["pred_probs"], np.asarray(report.pred_probs), allow_pickle=False)
     if report.recalibration is not None:

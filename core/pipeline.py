@@ -9,7 +9,7 @@ The GUI calls the same two functions from its worker thread.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ class AuditConfig:
     rank_by: str | None = None
     num_issues: int | None = None
     frac_noise: float = 1.0
+    annotators: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,6 +112,8 @@ def _validate(config: AuditConfig) -> None:
     from .detection import DetectionMethod
 
     DetectionMethod.from_config(config)  # InputError for a bad --filter-by / --rank-by / --num-issues / --frac-noise
+    if config.annotators and config.annotators not in ("long", "wide", "votes"):
+        raise InputError(f"--annotators must be long, wide or votes (got {config.annotators!r})")
     if config.recalibrate and config.recalibrate not in RECALIBRATION_METHODS:
         raise InputError(
             f"--recalibrate must be one of {', '.join(RECALIBRATION_METHODS)} (got {config.recalibrate!r})"
@@ -118,8 +121,13 @@ def _validate(config: AuditConfig) -> None:
 
 
 def load_dataset_for(config: AuditConfig) -> "Dataset":
-    """Load DATA with the config's column overrides and classes."""
+    """Load DATA with the config's column overrides and classes (an annotation table with --annotators long|wide)."""
     from .data import load_dataset
+
+    if config.annotators in ("long", "wide"):
+        from .multiannotator import load_annotated_dataset
+
+        return load_annotated_dataset(config)
 
     return load_dataset(
         config.data,
@@ -139,6 +147,13 @@ def run_audit(config: AuditConfig, ctx: RunContext | None = None) -> AuditReport
     ctx = ctx or RunContext()
     _validate(config)
     t0 = time.perf_counter()
+    if config.annotators is None:
+        from .multiannotator import looks_long
+
+        if looks_long(config.data):
+            ctx.notice(f"{config.data}: has an annotator column: several labels per example, so the run finds "
+                       "their consensus (CROWDLAB); pass --annotators long to say so")
+            config = replace(config, annotators="long")
     dataset = load_dataset_for(config)
     timings = {"load": time.perf_counter() - t0}
     ctx.check_cancelled()
@@ -239,6 +254,13 @@ def audit_arrays(
         reviews = load_reviews(config.reviews, n_examples=dataset.n, class_names=dataset.class_names)
         examples, review_summary = _merge_reviews(examples, reviews)
         extra_summary.update(review_summary)
+
+    if config.annotators:
+        t0 = time.perf_counter()
+        from .multiannotator import add_consensus
+
+        extra_summary["annotators"] = add_consensus(examples, dataset, config, pred_probs)
+        timings["annotators"] = time.perf_counter() - t0
 
     recal = None
     if config.recalibrate:

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 #: Columns that hold class indices (shown and sorted by class name).
-LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "decided_label", "corrected_label", "guessed_label")
+LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "decided_label", "corrected_label", "guessed_label",
+                 "consensus_label")
 #: Integer columns where -1 means "none" (not decided, in no near-duplicate set): shown and exported blank.
 MINUS_ONE_IS_MISSING = ("decided_label", "corrected_label", "guessed_label", "near_duplicate_set")
 
