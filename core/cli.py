@@ -1,7 +1,7 @@
 """The ``labelaudit`` command.
 
     labelaudit                        open the app (same as ``labelaudit gui``)
-    labelaudit gui [DATA] [options]   open the app with DATA loaded; --run starts the audit
+    labelaudit gui [DATA|PROJECT.labelaudit] [options]   open the app with DATA loaded (--run starts the audit) or on a project
     labelaudit demo                   open the app on the bundled digits demo and run it
     labelaudit audit DATA [options]   headless audit, results in --out
     labelaudit benchmark ...          compare models on original vs corrected labels
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--quiet", action="store_true", help="no progress bar")
 
     gui = sub.add_parser("gui", help="open the app, optionally with DATA loaded")
-    gui.add_argument("data", metavar="DATA", nargs="?")
+    gui.add_argument("data", metavar="DATA|PROJECT", nargs="?", help="data to audit, or a .labelaudit project to open")
     add_audit_options(gui)
     gui.add_argument("--run", action="store_true", help="start the audit at once")
 

@@ -138,11 +138,12 @@ def fit_to_screen(window) -> None:
         window.resize(width, height)
 
 
-def run_gui(config=None, *, run: bool = False, demo: bool = False) -> int:
+def run_gui(config=None, *, run: bool = False, demo: bool = False, project: str | None = None) -> int:
     """Open the labelaudit window and run the event loop; returns the exit status.
 
     config: an AuditConfig to load (the start page shows it ready to run);
-    run: start the audit at once; demo: prepare the bundled demo and run it.
+    run: start the audit at once; demo: prepare the bundled demo and run it;
+    project: a ``.labelaudit`` file to open with its results and decisions.
     """
     if os.environ.get("LABELAUDIT_DEBUG"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -169,6 +170,8 @@ def run_gui(config=None, *, run: bool = False, demo: bool = False) -> int:
         run_in_pool(warm_up, lambda _r: None)
     if demo:
         QTimer.singleShot(0, window.start_demo)
+    elif project is not None:
+        QTimer.singleShot(0, lambda: window.open_path(project))
     elif config is not None:
         window.set_config(config)
         if run:

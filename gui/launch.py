@@ -14,9 +14,18 @@ from labelaudit.core.errors import InputError
 
 
 def cmd_gui(args) -> int:
-    """``labelaudit gui [DATA] [--run]``: open the window, optionally on DATA."""
+    """``labelaudit gui [DATA|PROJECT.labelaudit] [--run]``: open the window, optionally on DATA
+    (ready to run) or on a project (its results and decisions)."""
+    from pathlib import Path
+
     from .app import run_gui
 
+    if args.data and Path(args.data).suffix.lower() == ".labelaudit":
+        if not Path(args.data).is_file():
+            raise InputError(f"{args.data}: no such project file")
+        if args.run:
+            raise InputError(f"{args.data}: --run needs DATA; a project opens with its saved results")
+        return run_gui(project=args.data)
     config = config_from_args(args) if args.data else None
     if args.run and config is None:
         raise InputError("--run needs DATA")

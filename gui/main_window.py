@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import asdict, fields
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from labelaudit.core.pipeline import AuditConfig
+from labelaudit.core.table_filter import TableFilter
 
 from . import theme
 from .explorer import ExplorerPage
@@ -40,6 +43,9 @@ from .worker import AuditThread, StallMeter, run_in_pool
 log = logging.getLogger("labelaudit.gui")
 
 MAX_RECENT = 8
+PROJECT_SUFFIX = ".labelaudit"
+OPEN_FILTER = ("Datasets and projects (*.csv *.tsv *.tab *.txt *.parquet *.pq *.jsonl *.ndjson *.npy *.labelaudit);;"
+               "labelaudit projects (*.labelaudit);;" + DATA_FILTER)
 #: Keep measuring event-loop stalls this long after the results are shown (their first paint counts).
 STALL_TAIL_MS = 300
 
@@ -61,6 +67,49 @@ def progress_text(event) -> str:
     if event.eta_s is not None and event.done < event.total:
         text += f" · ETA {_eta(event.eta_s)}"
     return text
+
+
+def filter_from_json(saved) -> TableFilter:
+    """A TableFilter from its JSON form (lists for tuples); fields that do not fit are left out."""
+    flt = TableFilter()
+    if not isinstance(saved, dict):
+        return flt
+    for f in fields(TableFilter):
+        value = saved.get(f.name)
+        if value is None:
+            continue
+        value = tuple(value) if isinstance(value, list) else value
+        default = f.default
+        if isinstance(default, (bool, str)) and not isinstance(value, type(default)):
+            continue
+        try:
+            flt = TableFilter(**{**asdict(flt), f.name: value})
+        except TypeError:
+            continue
+    return flt
+
+
+class EscapeCancels(QObject):
+    """While installed on the application, Esc in ``window`` (not in a menu or dialog) cancels its run.
+
+    An application-wide filter sees the key before any widget or shortcut, so the first Esc
+    cancels wherever the keyboard focus went (the menu bar after a menu was opened, a plot).
+    """
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt override)
+        if event.type() not in (QEvent.ShortcutOverride, QEvent.KeyPress) or event.key() != Qt.Key_Escape:
+            return False
+        if event.modifiers() != Qt.NoModifier or not isinstance(obj, QWidget) or obj.window() is not self.window:
+            return False
+        if QApplication.activePopupWidget() is not None or QApplication.activeModalWidget() is not None:
+            return False  # Esc closes the open menu or dialog first
+        self.window.cancel_run()
+        event.accept()
+        return True
 
 
 class MainWindow(QMainWindow):
@@ -100,6 +149,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
         self.stall = StallMeter(parent=self)
+        self.escape_cancels = EscapeCancels(self)
 
         self._make_actions()
         self._make_menus()
@@ -109,6 +159,7 @@ class MainWindow(QMainWindow):
         sp = self.start_page
         sp.open_requested.connect(self.open_dialog)
         sp.demo_requested.connect(self.start_demo)
+        sp.project_requested.connect(lambda: self.projects.open_project())
         sp.recent_requested.connect(self.open_recent)
         sp.run_requested.connect(self.start_run)
         sp.setup_requested.connect(lambda: self.show_setup(self.config))
@@ -117,7 +168,7 @@ class MainWindow(QMainWindow):
         self.state.rows_changed.connect(self._update_actions)
         self.explorer.plots.currentChanged.connect(self._update_actions)
         self._add_lab_tabs()
-        sp.show_idle(self.recent_files())
+        sp.show_idle(self.recent_items())
         self._update_actions()
         self.set_status("Open a dataset (Ctrl+O) or try the demo.")
 
@@ -236,10 +287,14 @@ class MainWindow(QMainWindow):
         report.examples["confidence_recalibrated"] = result.pred_probs.max(axis=1)
         report.summary["recalibration"] = result.to_summary()
         self.set_status(f"Recalibrating the table with {result.method}…")
-        run_in_pool(lambda: prepare_results(report), lambda results: self.show_loaded(
-            results, f"Recalibrated ({result.method}, cross-fitted): ECE {result.ece_before:.4f} → "
-                     f"{result.ece_after:.4f}, NLL {result.nll_before:.4f} → {result.nll_after:.4f}"),
-            self.show_error, owner=self)
+
+        def prepared(results) -> None:
+            view = self.view_state()  # the same filter, sort, row and tab over the recalibrated table
+            self.show_loaded(results, f"Recalibrated ({result.method}, cross-fitted): ECE {result.ece_before:.4f} → "
+                                      f"{result.ece_after:.4f}, NLL {result.nll_before:.4f} → {result.nll_after:.4f}")
+            self.apply_view_state(view)
+
+        run_in_pool(lambda: prepare_results(report), prepared, self.show_error, owner=self)
 
     def show_loaded(self, results, message: str) -> None:
         """Show results prepared elsewhere (an opened project, a recalibration) without a run."""
@@ -278,6 +333,41 @@ class MainWindow(QMainWindow):
     def report(self):
         """The AuditReport shown now, or None."""
         return self.state.report
+
+    def view_state(self) -> dict:
+        """What a reopened project restores: {"filter", "sort": [column, descending], "row", "tab"} (JSON)."""
+        flt = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.state.filter).items()}
+        column, descending = self.state.sort
+        return {"filter": flt, "sort": [column, bool(descending)], "row": int(self.state.current_row),
+                "tab": self.tabs.tabText(self.tabs.currentIndex())}
+
+    def apply_view_state(self, view: dict) -> None:
+        """Restore a :meth:`view_state` on the results shown: filter, sort, selected row, tab.
+        Parts that do not fit these results (a column or row that is not there) are skipped."""
+        table = self.state.table
+        if table is None or not isinstance(view, dict):
+            return
+        sort = view.get("sort")
+        if isinstance(sort, list) and len(sort) == 2 and (sort[0] is None or sort[0] in table.columns):
+            self.state.set_sort(sort[0], bool(sort[1]))
+            col = self.explorer.model.column_index(sort[0]) if sort[0] else -1
+            header = self.explorer.table.horizontalHeader()
+            header.blockSignals(True)
+            header.setSortIndicator(col, Qt.DescendingOrder if sort[1] else Qt.AscendingOrder)
+            header.blockSignals(False)
+        flt = filter_from_json(view.get("filter"))
+        try:
+            table.view(flt, None, False)
+        except Exception:  # a class or bin these results do not have
+            flt = TableFilter()
+        self.state.set_filter(flt)
+        row = view.get("row")
+        if isinstance(row, int) and 0 <= row < table.n:
+            self.state.set_current(row)
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i) == view.get("tab"):
+                self.tabs.setCurrentIndex(i)
+                break
 
     # -- status ---------------------------------------------------------------
     def set_status(self, text: str, tip: str | None = None) -> None:
@@ -323,7 +413,7 @@ class MainWindow(QMainWindow):
     # -- opening data ---------------------------------------------------------
     def open_dialog(self) -> None:
         start = str(Path(self.config.data).parent) if self.config and self.config.data else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open dataset", start, DATA_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open dataset or project", start, OPEN_FILTER)
         if path:
             self.open_path(path)
 
@@ -333,7 +423,11 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str) -> None:
-        """Open the setup dialog on ``path`` (settings remembered from the last time it was opened)."""
+        """Open a project (``.labelaudit``) with its results, or the setup dialog on data at ``path``
+        (with the settings remembered from the last time it was opened)."""
+        if Path(path).suffix.lower() == PROJECT_SUFFIX:
+            self.projects.open_project(str(path))
+            return
         remembered = self._recent_config(path)
         self.show_setup(remembered or AuditConfig(data=str(path)))
 
@@ -399,9 +493,6 @@ class MainWindow(QMainWindow):
         if self.running or self.config is None or not self.config.data:
             return False
         config = self.config
-        self.state.set_results(None)
-        self.report_changed.emit(None)
-        self.stack.setCurrentWidget(self.start_page)
         self._cancelling = False
         thread = AuditThread(config, run_fn=self.run_fn, parent=self)
         thread.progress.connect(self._on_progress)
@@ -412,12 +503,17 @@ class MainWindow(QMainWindow):
         thread.finished.connect(thread.deleteLater)
         self.thread = thread
         self._run_started = time.perf_counter()
-        message = f"Auditing {Path(config.data).name}: loading the data…"
-        self.start_page.show_running(config, message)
+        if self.state.report is None:
+            message = f"Auditing {Path(config.data).name}: loading the data…"
+            self.start_page.show_running(config, message)
+            self.stack.setCurrentWidget(self.start_page)
+        else:  # the finished results stay on screen until the new run succeeds
+            message = f"Running the audit again on {Path(config.data).name} (the results shown stay until it ends)…"
         self.set_status(message)
         self.progress.setRange(0, 0)
         self.progress.show()
         self._update_actions()
+        QApplication.instance().installEventFilter(self.escape_cancels)
         self.stall.start()
         thread.start()
         return True
@@ -449,6 +545,7 @@ class MainWindow(QMainWindow):
         log.info("notice: %s", text)
 
     def _end_run(self) -> float:
+        QApplication.instance().removeEventFilter(self.escape_cancels)
         thread, self.thread = self.thread, None
         if thread is not None:
             thread.wait(2000)
@@ -486,16 +583,22 @@ class MainWindow(QMainWindow):
     def _on_failed(self, reason: str, details: str) -> None:
         self._end_run()
         self._stop_stall_meter()
-        self.start_page.show_ready(self.config, f"<span style='color:{theme.WRONG}'>The audit failed: {reason}</span>")
-        self.set_status(f"Failed: {reason}")
+        if self.state.report is None:
+            self.start_page.show_ready(self.config, f"<span style='color:{theme.WRONG}'>The audit failed: {reason}</span>")
+            self.set_status(f"Failed: {reason}")
+        else:
+            self.set_status(f"Failed: {reason} · the results shown are from the previous run")
         self._update_actions()
         self.show_error(reason, details)
 
     def _on_cancelled(self) -> None:
         self._end_run()
         self._stop_stall_meter()
-        self.start_page.show_ready(self.config, "Cancelled. Nothing was kept from that run.")
-        self.set_status("Cancelled")
+        if self.state.report is None:
+            self.start_page.show_ready(self.config, "Cancelled. Nothing was kept from that run.")
+            self.set_status("Cancelled")
+        else:
+            self.set_status("Cancelled · the results shown are from the previous run")
         self._update_actions()
 
     # -- errors ---------------------------------------------------------------
@@ -611,14 +714,21 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About labelaudit", f"<b>labelaudit</b> {version}<br>Audit a classifier's confidence and a "
                           "dataset's labels: confident learning (cleanlab), calibration, review.")
 
-    # -- recent files ---------------------------------------------------------
+    # -- recent files and projects -------------------------------------------
+    def recent_items(self) -> list[tuple[str, str]]:
+        """(path, title) of the recent data files and projects, newest first; a project's title
+        names its dataset."""
+        items = []
+        for e in self._recent_entries():
+            if e.get("project"):
+                items.append((e["project"], f"{e.get('name') or Path(e['project']).stem} (project)"))
+            else:
+                items.append((e["data"], Path(e["data"]).name))
+        return items
+
     def recent_files(self) -> list[str]:
-        raw = self.settings.value("recent", "[]")
-        try:
-            entries = json.loads(raw) if isinstance(raw, str) else []
-        except json.JSONDecodeError:
-            entries = []
-        return [e["data"] for e in entries if isinstance(e, dict) and e.get("data")]
+        """Paths of the recent data files and projects, newest first."""
+        return [path for path, _title in self.recent_items()]
 
     def _recent_entries(self) -> list[dict]:
         raw = self.settings.value("recent", "[]")
@@ -626,33 +736,50 @@ class MainWindow(QMainWindow):
             entries = json.loads(raw) if isinstance(raw, str) else []
         except json.JSONDecodeError:
             return []
-        return [e for e in entries if isinstance(e, dict) and e.get("data")]
+        return [e for e in entries if isinstance(e, dict) and (e.get("data") or e.get("project"))]
+
+    @staticmethod
+    def _entry_path(entry: dict) -> str:
+        return str(Path(entry.get("project") or entry["data"]).resolve())
 
     def _recent_config(self, path: str) -> AuditConfig | None:
         key = str(Path(path).resolve())
         for e in self._recent_entries():
-            if str(Path(e["data"]).resolve()) == key:
+            if not e.get("project") and self._entry_path(e) == key:
                 return AuditConfig.from_dict(e)
         return None
 
-    def _remember(self, config: AuditConfig) -> None:
-        key = str(Path(config.data).resolve())
-        entries = [e for e in self._recent_entries() if str(Path(e["data"]).resolve()) != key]
-        entries.insert(0, config.to_dict())
+    def _add_recent(self, entry: dict) -> None:
+        key = self._entry_path(entry)
+        entries = [e for e in self._recent_entries() if self._entry_path(e) != key]
+        entries.insert(0, entry)
         self.settings.setValue("recent", json.dumps(entries[:MAX_RECENT]))
+        self._show_recent()
+
+    def _remember(self, config: AuditConfig) -> None:
+        self._add_recent(config.to_dict())
+
+    def remember_project(self, path, dataset_name: str) -> None:
+        """List the project at ``path`` (named after its dataset) in Open Recent and on the start page."""
+        self._add_recent({"project": str(path), "name": dataset_name})
 
     def _forget_recent(self, path: str) -> None:
-        entries = [e for e in self._recent_entries() if e["data"] != path]
-        self.settings.setValue("recent", json.dumps(entries))
-        self.start_page.show_idle(self.recent_files()) if self.config is None else None
+        key = str(Path(path).resolve())
+        self.settings.setValue("recent", json.dumps([e for e in self._recent_entries() if self._entry_path(e) != key]))
+        self._show_recent()
+
+    def _show_recent(self) -> None:
+        if self.config is None and self.state.report is None and not self.running:
+            self.start_page.show_idle(self.recent_items())
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
-        paths = self.recent_files()
-        for path in paths:
-            a = self.recent_menu.addAction(f"{Path(path).name}  ({Path(path).parent})")
+        items = self.recent_items()
+        for path, title in items:
+            a = self.recent_menu.addAction(f"{title}  ({Path(path).parent})")
+            a.setToolTip(path)
             a.triggered.connect(lambda _c=False, p=path: self.open_recent(p))
-        if not paths:
+        if not items:
             self.recent_menu.addAction("(none)").setEnabled(False)
 
     # -- drag and drop, closing -----------------------------------------------
@@ -673,4 +800,5 @@ class MainWindow(QMainWindow):
             self.thread.cancel()
             if not self.thread.wait(5000):
                 self.thread.outlive_parent()
+        self.projects.close_project()  # writes the view it was left in
         super().closeEvent(event)

@@ -320,8 +320,15 @@ class ReliabilityPlot(PlotPanel):
         cal = self.state.report.calibration
         ece = cal.get("ece") if self._n_bins == 15 and self._strategy == "equal_width" else self._ece(bins)
         self.plot.setTitle(f"ECE {_fmt(ece)}", size="10pt")
-        self.readout.setText("Bars: accuracy per bin · red: gap to mean confidence · whiskers: 95% Wilson interval")
+        self.readout.setText(self._caption())
         self.bins_changed.emit(bins)
+
+    def _caption(self) -> str:
+        """The readout when the mouse is elsewhere: the filtered bin, else the legend."""
+        flt = self.state.filter
+        if self.bins is not None and flt.bin is not None and flt.bin[1:] == (self._n_bins, self._strategy):
+            return self.bin_text(flt.bin[0])
+        return "Bars: accuracy per bin · red: gap to mean confidence · whiskers: 95% Wilson interval"
 
     @staticmethod
     def _ece(bins) -> float:
@@ -356,6 +363,7 @@ class ReliabilityPlot(PlotPanel):
     def _on_filter(self, flt) -> None:
         if self.bins is not None and not self._dirty:
             self._draw_selection()
+            self.readout.setText(self._caption())
 
     # -- interaction ----------------------------------------------------------
     def bin_at(self, x: float) -> int | None:

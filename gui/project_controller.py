@@ -1,8 +1,10 @@
 """The project beside the results: every run lives in a ``.labelaudit`` project.
 
-Each finished run is saved at once into an autosaved project in the cache
-folder (``core.paths.cache_dir()/projects``) until the user saves it elsewhere
+Each finished run is saved at once into an autosaved project in the projects
+folder (``core.paths.projects_dir()``) until the user saves it elsewhere
 (File > Save Project As), so no review decision is ever held only in memory.
+Projects are listed in Open Recent and on the start page under their dataset's
+name, and each keeps the view (filter, sort, selected row, tab) it was left in.
 The controller hosts the Review tab (:class:`gui.review_panel.ReviewPanel`),
 fills the table's Decided and Decision columns from the project, and adds the
 File menu's project actions: open, save as, import human validation, export
@@ -17,11 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageBox
 
-from labelaudit.core.paths import cache_dir
+from labelaudit.core.paths import projects_dir
 
 from .results import DECISION_COLUMNS, prepare_results
 from .worker import run_in_pool
@@ -29,12 +31,21 @@ from .worker import run_in_pool
 PROJECT_FILTER = "labelaudit projects (*.labelaudit);;All files (*)"
 REVIEWS_FILTER = "Human validation (*.json *.csv);;All files (*)"
 CLEANSET_FILTER = "CSV (*.csv);;Parquet (*.parquet)"
+#: The project setting that holds the window's view (MainWindow.view_state).
+VIEW_SETTING = "view"
+#: Wait this long after the last change of the view before writing it to the project.
+VIEW_SAVE_MS = 400
 
 
 def autosave_path(report) -> Path:
-    """Where a new run's project is autosaved: the cache folder, named after the data and the time."""
+    """Where a new run's project is autosaved: the projects folder, named after the data and the time."""
     stem = re.sub(r"[^\w.-]+", "_", Path(str(report.dataset.source)).stem) or "data"
-    return cache_dir() / "projects" / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.labelaudit"
+    return projects_dir() / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.labelaudit"
+
+
+def dataset_name(report) -> str:
+    """The name a project is listed under: its dataset's file or folder name."""
+    return Path(str(report.dataset.source)).name or "data"
 
 
 class ProjectController(QObject):
@@ -53,6 +64,10 @@ class ProjectController(QObject):
         self._opened = None  # (project, report) opened from a file, about to be shown
         self._report = None  # the report the current project holds
         self._links: list = []
+        self._view_timer = QTimer(self)
+        self._view_timer.setSingleShot(True)
+        self._view_timer.setInterval(VIEW_SAVE_MS)
+        self._view_timer.timeout.connect(self.save_view)
         self._make_actions()
         window.report_changed.connect(self._on_report)
         app = QApplication.instance()
@@ -97,6 +112,7 @@ class ProjectController(QObject):
     def _on_report(self, report) -> None:
         if report is not None and report is self._report:
             return  # the same results shown again (after a recalibration): keep project and panel
+        self._view_timer.stop()  # the view now shown is the new results', not the project's
         self._report = report
         self._remove_panel()
         if report is None:
@@ -105,6 +121,7 @@ class ProjectController(QObject):
         if self._opened is not None and self._opened[1] is report:
             project, self._opened = self._opened[0], None
             self._attach(project, report)
+            self.window.apply_view_state(project.setting(VIEW_SETTING))
             return
         self.close_project()
         path = autosave_path(report)
@@ -122,6 +139,7 @@ class ProjectController(QObject):
         def created(project):
             if self.window.report is report:
                 self._attach(project, report)
+                self.window.remember_project(path, dataset_name(report))
                 self.window.set_status(f"Results kept in {path} (File > Save Project As… to keep it elsewhere)")
             else:  # another run finished meanwhile
                 project.close()
@@ -139,9 +157,12 @@ class ProjectController(QObject):
         state = self.window.selection
         self._links = [
             (state.rows_changed, self._review_view),
-            (state.current_changed, panel.show_row),
             (panel.currentRowChanged, state.set_current),
             (panel.decisionsChanged, self.refresh_decisions),
+            (state.filter_changed, self._view_changed),
+            (state.rows_changed, self._view_changed),
+            (state.current_changed, self._view_changed),
+            (self.window.tabs.currentChanged, self._view_changed),
         ]
         for signal, slot in self._links:
             signal.connect(slot)
@@ -150,6 +171,20 @@ class ProjectController(QObject):
         self._update_actions()
         self.project_changed.emit(project)
 
+    def _view_changed(self, *_) -> None:
+        self._view_timer.start()
+
+    def save_view(self) -> None:
+        """Write the window's view (filter, sort, selected row, tab) into the project."""
+        self._view_timer.stop()
+        if self.project is not None and self.window.report is self._report:
+            try:
+                self.project.set_setting(VIEW_SETTING, self.window.view_state())
+            except Exception as err:  # a project on a vanished disk: the results stay on screen
+                from .worker import one_line
+
+                self.window.set_status(f"Could not save the view into the project: {one_line(err)}")
+
     def show_review(self) -> None:
         """Bring up the Review tab with the keyboard focus in it."""
         if self.panel is not None:
@@ -157,13 +192,15 @@ class ProjectController(QObject):
             self.panel.setFocus()
 
     def _review_view(self, rows) -> None:
-        """Review the flagged rows of the table's current view, in its order (worst first by default)."""
+        """Review the flagged rows of the table's current view, worst label quality first (ties in
+        the view's order), from the top: the table's selected row does not move the review."""
         results = self.window.selection.results
         if self.panel is None or results is None:
             return
         rows = np.asarray(rows, dtype=np.int64)
-        flagged = results.table.columns["is_label_issue"][rows]
-        self.panel.set_rows(rows[flagged].tolist())
+        rows = rows[results.table.columns["is_label_issue"][rows]]
+        quality = results.table.columns["label_quality"][rows]
+        self.panel.set_rows(rows[np.argsort(quality, kind="stable")].tolist())
 
     def refresh_decisions(self, *_rows) -> None:
         """Copy the project's current decisions into the table's Decided and Decision columns."""
@@ -189,6 +226,8 @@ class ProjectController(QObject):
 
     def close_project(self) -> None:
         if self.project is not None:
+            if self._view_timer.isActive():
+                self.save_view()
             self.project.close()
             self.project = None
             self.project_changed.emit(None)
@@ -198,9 +237,17 @@ class ProjectController(QObject):
     def open_project(self, path: str | None = None) -> None:
         """Open a project and show its saved results and decisions (loaded off the GUI thread)."""
         if path is None:
-            path = self._ask_path("Open project", "", PROJECT_FILTER)
+            try:
+                projects_dir().mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass
+            path = self._ask_path("Open project", "", PROJECT_FILTER, folder=projects_dir())
             if not path:
                 return
+        if not Path(path).is_file():
+            self.window.show_error(f"{path}: no such project file")
+            self.window.set_status(f"Could not open {Path(path).name}")
+            return
         self.window.set_status(f"Opening {Path(path).name}…")
 
         def load():
@@ -218,13 +265,18 @@ class ProjectController(QObject):
             project, report, results, status = result
             self._opened = (project, report)
             self.window.show_loaded(results, f"Opened {Path(path).name}: {self._progress_text(project)}")
+            self.window.remember_project(path, dataset_name(report))
             if status in ("changed", "missing"):
                 what = "has changed on disk" if status == "changed" else "is no longer where it was"
                 self.window.show_error(
                     f"The dataset {report.dataset.source} {what} since this project was saved: "
                     "the results and decisions shown are the saved ones.")
 
-        run_in_pool(load, loaded, self.window.show_error, owner=self.window)
+        def failed(reason, details):
+            self.window.set_status(f"Could not open {Path(path).name}")
+            self.window.show_error(reason, details)
+
+        run_in_pool(load, loaded, failed, owner=self.window)
 
     def save_project_as(self, path: str | None = None) -> Path | None:
         if self.project is None:
@@ -237,6 +289,7 @@ class ProjectController(QObject):
         if path.suffix != ".labelaudit":
             path = path.with_suffix(path.suffix + ".labelaudit")
         self.project.save_as(path)
+        self.window.remember_project(path, dataset_name(self._report))
         self.window.set_status(f"Project saved as {path}; decisions are now written there as you make them.")
         return path
 
@@ -307,10 +360,12 @@ class ProjectController(QObject):
         self.window.set_status(f"Wrote the {what} to {written}")
         return written
 
-    def _ask_path(self, title: str, name: str, file_filter: str, *, save: bool = False) -> str:
-        """A file dialog starting in the home folder (at ``name`` when saving); '' when cancelled."""
+    def _ask_path(self, title: str, name: str, file_filter: str, *, save: bool = False, folder: Path | None = None) -> str:
+        """A file dialog starting in ``folder`` (default: the home folder), at ``name`` when saving;
+        '' when cancelled."""
+        folder = folder if folder is not None and folder.is_dir() else Path.home()
         ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
-        path, _ = ask(self.window, title, str(Path.home() / name), file_filter)
+        path, _ = ask(self.window, title, str(folder / name), file_filter)
         return path
 
     @staticmethod

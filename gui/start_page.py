@@ -44,9 +44,10 @@ def describe_config(config) -> str:
 
 
 class StartPage(QWidget):
-    """Welcome card (open, demo, recent files), the setup ready to run, and progress while it runs."""
+    """Welcome card (open, demo, recent data and projects), the setup ready to run, and progress while it runs."""
 
     open_requested = Signal()
+    project_requested = Signal()
     demo_requested = Signal()
     recent_requested = Signal(str)
     run_requested = Signal()
@@ -86,13 +87,18 @@ class StartPage(QWidget):
         buttons = QHBoxLayout()
         self.open_button = QPushButton("Open dataset…")
         self.open_button.setObjectName("primary")
+        self.project_button = QPushButton("Open project…")
+        self.project_button.setToolTip("A saved or autosaved .labelaudit project: its results and review decisions")
         self.demo_button = QPushButton("Try the demo")
         self.demo_button.setToolTip("scikit-learn's digits with 5% of the labels flipped on purpose; watch the audit find them")
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.project_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
         iv.addLayout(buttons)
-        hint = QLabel("Or drop a table (csv, tsv, parquet, jsonl), a .npy of labels or an image folder anywhere on this window.")
+        hint = QLabel("Or drop a table (csv, tsv, parquet, jsonl), a .npy of labels, an image folder or a "
+                      ".labelaudit project anywhere on this window. Every run is kept as a project: the recent "
+                      "ones are listed here.")
         hint.setWordWrap(True)
         theme.set_muted(hint)
         iv.addWidget(hint)
@@ -142,6 +148,7 @@ class StartPage(QWidget):
         outer.addStretch(2)
 
         self.open_button.clicked.connect(self.open_requested)
+        self.project_button.clicked.connect(self.project_requested)
         self.other_button.clicked.connect(self.open_requested)
         self.demo_button.clicked.connect(self.demo_requested)
         self.run_button.clicked.connect(self.run_requested)
@@ -152,10 +159,11 @@ class StartPage(QWidget):
         theme.style(self)
         self.show_idle([])
 
-    def show_idle(self, recent: list[str]) -> None:
+    def show_idle(self, recent: list[tuple[str, str]]) -> None:
+        """The welcome card listing ``recent`` (path, title) data files and projects."""
         self.recent.clear()
-        for path in recent:
-            item = QListWidgetItem(f"{Path(path).name}    —    {Path(path).parent}")
+        for path, title in recent:
+            item = QListWidgetItem(f"{title}    —    {Path(path).parent}")
             item.setData(Qt.UserRole, path)
             item.setToolTip(path)
             self.recent.addItem(item)
