@@ -170,9 +170,12 @@ def _project_decisions(project_path, dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_benchmark(table: pd.DataFrame, out, *, labels: str, n_classes: int, corrections: dict,
-                    extra: dict | None = None) -> dict[str, Path]:
+                    extra: dict | None = None, also=None) -> dict[str, Path]:
     """Write ``benchmark.csv`` (the table) and ``benchmark.json`` (table plus provenance and ``extra``)
-    as the results folder ``out``, replacing an earlier set as one unit (see core.results_folder)."""
+    as the results folder ``out``, replacing an earlier set as one unit (see core.results_folder).
+
+    also: optional ``fn(folder)`` writing more files into the same set.
+    """
     from .export import write_csv, write_json
 
     n_examples = int(table["n_original"].iloc[0]) if len(table) else 0
@@ -198,6 +201,8 @@ def write_benchmark(table: pd.DataFrame, out, *, labels: str, n_classes: int, co
     def write(folder: Path) -> None:
         write_csv(table, folder / "benchmark.csv")
         write_json(doc, folder / "benchmark.json")
+        if also is not None:
+            also(folder)
 
     written = replace_results(out, write, kind="benchmark")
     return {"csv": written["benchmark.csv"], "json": written["benchmark.json"]}

@@ -63,6 +63,8 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
         choices=["temperature", "isotonic", "histogram", "auto"],
         help="fit a recalibration with K-fold cross-fitting and report before/after",
     )
+    p.add_argument("--correctness", action="store_true",
+                   help="fit a cross-fitted correctness model (P(correct) beside raw confidence; summary.json)")
 
 
 def _fraction(text: str) -> float:
@@ -177,6 +179,7 @@ def config_from_args(args: argparse.Namespace):
         int8=args.int8,
         reviews=args.reviews,
         recalibrate=args.recalibrate,
+        correctness=args.correctness,
         filter_by=args.filter_by,
         rank_by=args.rank_by,
         num_issues=args.num_issues,
@@ -243,6 +246,10 @@ def cmd_audit(args) -> int:
             f"recalibration ({r['method']}, cross-fitted): ECE {r['ece_before']:.4f} -> {r['ece_after']:.4f}, "
             f"NLL {r['nll_before']:.4f} -> {r['nll_after']:.4f}"
         )
+    if "correctness" in s and s["correctness"].get("model"):
+        from .correctness import describe
+
+        print(describe(s["correctness"]))
     print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
     return EXIT_OK
 

@@ -14,7 +14,9 @@ Files written to ``out`` (one task) or ``out/<task>`` (several):
 ``benchmark.csv`` / ``benchmark.json`` (core.benchmark's table plus
 ``accuracy_norm_original``, ``accuracy_norm_corrected``, ``brier_original``,
 ``lm_eval_acc`` / ``lm_eval_acc_norm`` (the means of the files' own per-row
-metrics), ``n_flagged_by_model``; and ``calibration`` per model), ``questions.parquet``
+metrics), ``n_flagged_by_model``; and ``calibration`` per model, with ``correctness``: the
+cross-fitted correctness model of core.correctness, fed the other models' answers,
+beside raw confidence), ``questions.parquet``
 (every question: ``id`` (doc_id), ``text`` (question and lettered choices),
 ``label`` (the key's letter), ``question``, ``choices``, ``key_text``,
 ``suggested``, ``label_quality`` (pooled probability of the key),
@@ -88,6 +90,7 @@ def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> Ta
     from .audit import run_label_audit
     from .benchmark import corrected_labels, score_models, write_benchmark
     from .calibration import calibration_metrics, reliability_bins
+    from .correctness import correctness_model, summary as correctness_summary
     from .data import Dataset
 
     names = letters(task.k_max)
@@ -121,6 +124,8 @@ def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> Ta
             "ece": metrics["ece"], "brier": metrics["brier"], "nll": metrics["nll"], "auroc": metrics["auroc"],
             "accuracy": metrics["accuracy"], "mean_confidence": metrics["mean_confidence"],
             "bins": bins.to_dict(orient="records"),
+            "correctness": correctness_summary(correctness_model(
+                probs[m], gold, others={o: q for o, q in probs.items() if o != m})),
         }
         extra_cols.append({
             "accuracy_norm_original": float(np.mean(norm_pred == gold)),
@@ -180,7 +185,6 @@ def flagged_questions(questions: pd.DataFrame) -> pd.DataFrame:
 def write_task(review: TaskReview, pooled: np.ndarray) -> None:
     """Write one task's files into ``review.out`` (module docstring)."""
     from .benchmark import write_benchmark
-    from .export import write_csv
 
     folder = review.out
     n_classes = pooled.shape[1]
@@ -198,10 +202,15 @@ def write_task(review: TaskReview, pooled: np.ndarray) -> None:
                                      "mean probabilities; n_models_flagging: the same on each model's own",
                         },
                         **review.extra,
-                    })
+                    }, also=lambda f: _write_questions(f, review, pooled))
+
+
+def _write_questions(folder: Path, review: TaskReview, pooled: np.ndarray) -> None:
+    from .export import write_csv
+
     review.questions.to_parquet(folder / "questions.parquet", index=False)
     write_csv(flagged_questions(review.questions), folder / "flagged.csv")
-    (folder / "classes.txt").write_text("\n".join(letters(n_classes)) + "\n", encoding="utf-8")
+    (folder / "classes.txt").write_text("\n".join(letters(pooled.shape[1])) + "\n", encoding="utf-8")
     np.save(folder / "pred_probs_pooled.npy", pooled)
 
 

@@ -46,6 +46,7 @@ class AuditConfig:
     folds: int = 5
     reviews: str | None = None
     recalibrate: str | None = None
+    correctness: bool = False
     seed: int = 0
     out: str | None = None
     int8: bool = False
@@ -273,6 +274,17 @@ def audit_arrays(
         examples["confidence_recalibrated"] = recal.pred_probs.max(axis=1)
         extra_summary["recalibration"] = recal.to_summary()
         timings["recalibration"] = time.perf_counter() - t0
+
+    if config.correctness:  # core.correctness: P(correct) beside raw confidence, cross-fitted
+        t0 = time.perf_counter()
+        from .correctness import correctness_model, summary as correctness_summary
+
+        embeddings = score.embeddings if score is not None else None
+        gcm = correctness_model(pred_probs, labels, embeddings=embeddings, folds=max(config.folds, 2), seed=config.seed)
+        if gcm["p_correct"] is not None:
+            examples["p_correct"] = gcm["p_correct"]
+        extra_summary["correctness"] = correctness_summary(gcm)
+        timings["correctness"] = time.perf_counter() - t0
 
     if score is not None and ("p_true" in score.extra or "p_ik" in score.extra):
         from .selfknowledge import self_knowledge_report

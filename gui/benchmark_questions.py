@@ -3,7 +3,9 @@
 QuestionsView: the flagged questions, worst first (lowest pooled probability
 of the key), and for the selected one its question, choices, key, suggested
 answer and each model's choice and probabilities. CalibrationView: one
-reliability diagram per model, side by side, titled with its ECE and Brier.
+reliability diagram per model, side by side, titled with its ECE and Brier,
+and a table of how well raw confidence and the cross-fitted correctness model
+(core.correctness) tell right answers from wrong ones.
 Both only display what core computed.
 """
 
@@ -113,6 +115,22 @@ class QuestionsView(QWidget):
             f"<th>P(key)</th></tr>{rows}</table>")
 
 
+CORRECTNESS_COLUMNS = (
+    ("AUROC raw", "raw", "auroc"), ("AUROC P(correct)", "model", "auroc"),
+    ("Brier raw", "raw", "brier"), ("Brier P(correct)", "model", "brier"),
+    ("ECE raw", "raw", "ece"), ("ECE P(correct)", "model", "ece"),
+    ("Acc. @50% raw", "raw", "0.5"), ("Acc. @50% P(correct)", "model", "0.5"),
+)
+
+
+def _correctness_cell(result: dict, side: str, key: str) -> str:
+    part = result.get(side)
+    if not part:
+        return "—"
+    value = part["accuracy_at_coverage"].get(key) if key == "0.5" else part.get(key)
+    return "—" if value is None else f"{value:.3f}"
+
+
 class CalibrationView(QWidget):
     """One reliability diagram per model, side by side (accuracy against confidence per bin)."""
 
@@ -120,11 +138,25 @@ class CalibrationView(QWidget):
         super().__init__(parent)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground(theme.plot_background())
-        self.plots.setMinimumHeight(220)
+        self.plots.setMinimumHeight(110)
         self.titles: list[str] = []
+        self.correctness = QTableWidget(0, len(CORRECTNESS_COLUMNS) + 1)
+        self.correctness.setHorizontalHeaderLabels(["Model"] + [t for t, _, _ in CORRECTNESS_COLUMNS])
+        self.correctness.verticalHeader().hide()
+        self.correctness.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.correctness.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.correctness.setMinimumHeight(60)
+        self.correctness.setToolTip(
+            "Is the model's answer right? Raw: its confidence; P(correct): a logistic regression on its confidence, "
+            "margin, entropy and the other models' answers, cross-fitted (5 folds). AUROC: higher is better; Brier, "
+            "ECE: lower is better; accuracy on the half it is most sure of.")
+        split = QSplitter(Qt.Vertical)
+        split.addWidget(self.plots)
+        split.addWidget(self.correctness)
+        split.setSizes([300, 120])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.plots)
+        layout.addWidget(split)
 
     def set_calibration(self, calibration: dict) -> None:
         """calibration: model -> {"ece", "brier", "bins": [reliability bin records]} (core.lm_eval_benchmark)."""
@@ -149,3 +181,13 @@ class CalibrationView(QWidget):
                 width = np.array([b["upper"] - b["lower"] for b in bins]) * 0.9
                 acc = np.array([b["accuracy"] for b in bins])
                 plot.addItem(pg.BarGraphItem(x=x, height=acc, width=width, brush="#3d6fe0"))
+        self.correctness.setRowCount(len(calibration))
+        for i, (model, cal) in enumerate(calibration.items()):
+            result = cal.get("correctness") or {}
+            self.correctness.setItem(i, 0, QTableWidgetItem(model))
+            for j, (_, side, key) in enumerate(CORRECTNESS_COLUMNS, 1):
+                item = QTableWidgetItem(_correctness_cell(result, side, key))
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                if result.get("reason"):
+                    item.setToolTip(f"No correctness model: {result['reason']}")
+                self.correctness.setItem(i, j, item)

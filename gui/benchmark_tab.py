@@ -121,7 +121,7 @@ class BenchmarkTab(QWidget):
         self.models.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
         self.models.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
         self.models.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.models.setMinimumHeight(90)
+        self.models.setMinimumHeight(60)
         self.models.setMaximumHeight(160)
         add = QPushButton("Add models…")
         add.setToolTip("Pick one or more prediction files (n x k probabilities), or lm-eval samples files; each "
@@ -176,7 +176,7 @@ class BenchmarkTab(QWidget):
             self.chart_metric.addItem(title, key)
         self.chart_metric.currentIndexChanged.connect(self._draw_chart)
         self.chart = pg.PlotWidget(background=theme.plot_background())
-        self.chart.setMinimumSize(300, 260)
+        self.chart.setMinimumSize(300, 120)
         plot = self.chart.getPlotItem()
         plot.setMouseEnabled(x=False, y=False)
         plot.setMenuEnabled(False)
@@ -235,6 +235,7 @@ class BenchmarkTab(QWidget):
         layout.addLayout(form)
         layout.addLayout(run_row)
         layout.addWidget(body, 1)
+        self.source_box.currentIndexChanged.connect(self._source_changed)
         self._mode_changed()
 
     # -- inputs ---------------------------------------------------------------
@@ -317,6 +318,10 @@ class BenchmarkTab(QWidget):
         if not lm_eval and self.source_box.currentIndex() == none:
             self.source_box.setCurrentIndex(0)
         self.lm_box.setVisible(lm_eval and bool(self.reviews))
+        self._source_changed()
+
+    def _source_changed(self, *_) -> None:
+        self.form.setRowVisible(4, self.source_box.currentData() != "none")  # no file to pick for "none yet"
 
     def use_current(self) -> None:
         """Fill the form from the window's audit: its labels, its predictions as a model, its project's decisions."""

@@ -104,5 +104,10 @@ def test_lm_eval_results_show_flagged_questions_and_calibration(qtbot, tmp_path)
     assert "What is the boiling point" in html and "D. 120 ← key" in html and "B. 100 ← suggested" in html
     assert "3 of 3 models flag it" in html
     assert len(tab.calibration_view.titles) == 3 and all("ECE" in t for t in tab.calibration_view.titles)
+    gcm = tab.calibration_view.correctness
+    assert gcm.rowCount() == 3 and gcm.horizontalHeaderItem(2).text() == "AUROC P(correct)"
+    first = tab.current_review.calibration[gcm.item(0, 0).text()]["correctness"]
+    assert gcm.item(0, 2).text() == f"{first['model']['auroc']:.3f}"
     tab.task_box.setCurrentIndex(1)
     assert tab.questions_view.caption.text().startswith("mini_sci: ")
+    assert gcm.item(0, 2).text() == "—" and "too few" in gcm.item(0, 2).toolTip()  # 12 questions: not fitted
