@@ -13,6 +13,7 @@ run needs happen behind the splash screen before the window shows
 stall the GUI thread (C-extension imports hold the GIL).
 
     QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stall.py [--demo] [--shared ../shared]
+    QT_QPA_PLATFORM=offscreen python benchmarks/bench_gui_stall.py --profile imdb   # what stalls, by stack
 """
 
 from __future__ import annotations
@@ -28,8 +29,88 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def one_run(data_dir: str | None, warm: bool, demo: bool) -> None:
-    """Run one case in this process and print 'stall_ms run_s'."""
+class StallSampler:
+    """Finds what holds the GUI thread: a background thread that, whenever the GUI
+    thread's 5 ms heartbeat is more than ``threshold_ms`` late, samples the stack of
+    every thread (sys._current_frames) and counts each stack by its three innermost
+frames and the innermost frame of labelaudit's own code.
+
+    A stall shows either the GUI thread busy in Python (its own stack) or waiting
+    for the GIL that another thread holds (that thread's stack).
+    """
+
+    def __init__(self, threshold_ms: float = 25.0):
+        import collections
+        import threading
+
+        self.threshold = threshold_ms / 1000
+        self.counts = collections.Counter()
+        self.gui = threading.get_ident()
+        self.beat = time.perf_counter()
+        self._stop = False
+        self.active = lambda: False  # count only while this says so (the window's stall meter runs)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self, app) -> None:
+        import gc
+
+        from PySide6.QtCore import Qt, QTimer
+
+        self.collections: list[tuple[int, float]] = []  # (generation, ms) of the garbage collections while active
+        self._gc_start = 0.0
+
+        def on_gc(phase, info):
+            if phase == "start":
+                self._gc_start = time.perf_counter()
+            elif self.active():
+                self.collections.append((info["generation"], (time.perf_counter() - self._gc_start) * 1000))
+
+        self._on_gc = on_gc
+        gc.callbacks.append(on_gc)
+
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.PreciseTimer)
+        self._timer.timeout.connect(self._heartbeat)
+        self._timer.start(5)
+        self._thread.start()
+
+    def _heartbeat(self) -> None:
+        self.beat = time.perf_counter()
+
+    def _run(self) -> None:
+        import threading
+        import traceback
+
+        me = threading.get_ident()
+        names = {t.ident: t.name for t in threading.enumerate()}
+        while not self._stop:
+            time.sleep(0.004)
+            if time.perf_counter() - self.beat < self.threshold or not self.active():
+                continue
+            for tid, frame in sys._current_frames().items():
+                if tid == me:
+                    continue
+                stack = traceback.extract_stack(frame)
+                ours = [f for f in stack if str(REPO) in f.filename and "benchmarks" not in f.filename]
+                shown = stack[-3:] + ([ours[-1]] if ours and ours[-1] not in stack[-3:] else [])
+                where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(shown))
+                who = "GUI" if tid == self.gui else names.get(tid) or threading._active.get(tid, None) or str(tid)
+                self.counts[(str(getattr(who, "name", who)), where)] += 1
+
+    def report(self, top: int = 12) -> str:
+        import gc
+
+        self._stop = True
+        gc.callbacks.remove(self._on_gc)
+        lines = [f"{n:5d} samples  [{who}] {where}" for (who, where), n in self.counts.most_common(top)]
+        full = [ms for gen, ms in self.collections if gen == 2]
+        return ("stall samples (4 ms each, while the GUI heartbeat was late):\n" + "\n".join(lines)
+                + f"\ngarbage collections during the run: {len(self.collections)}, of them {len(full)} full "
+                f"(generation 2) taking {', '.join(f'{ms:.0f}' for ms in full) or '-'} ms")
+
+
+def one_run(data_dir: str | None, warm: bool, demo: bool, profile: bool = False) -> None:
+    """Run one case in this process and print 'stall_ms run_s' (and, with profile, what held the GUI thread)."""
     from PySide6.QtCore import QSettings, QTimer
 
     from labelaudit.core.pipeline import AuditConfig
@@ -37,6 +118,9 @@ def one_run(data_dir: str | None, warm: bool, demo: bool) -> None:
     from labelaudit.gui.main_window import MainWindow
 
     app = make_app()
+    sampler = StallSampler() if profile else None
+    if sampler is not None:
+        sampler.start(app)
     config = None if demo else AuditConfig(
         data=str(Path(data_dir) / "labels.npy"), pred_probs=str(Path(data_dir) / "pred_probs.npy"),
         classes=str(Path(data_dir) / "classes.txt"))
@@ -44,6 +128,8 @@ def one_run(data_dir: str | None, warm: bool, demo: bool) -> None:
         warm_up(imports_for(config, demo))
     settings = QSettings(str(Path(os.environ.get("TMPDIR", "/tmp")) / "labelaudit-bench.ini"), QSettings.IniFormat)
     w = MainWindow(settings)
+    if sampler is not None:
+        sampler.active = lambda: w.stall.running
     w.resize(1280, 800)
     w.show()
     if demo:
@@ -65,17 +151,25 @@ def one_run(data_dir: str | None, warm: bool, demo: bool) -> None:
         print(f"error {w.last_error}")
     else:
         print(f"{w.last_stall_ms:.1f} {w.last_run_s:.2f} {w.report.summary['n_examples']}")
+    if sampler is not None:
+        print(sampler.report(), file=sys.stderr)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shared", default=str(REPO.parent / "shared"), help="folder holding data/labelerrors")
     ap.add_argument("--demo", action="store_true", help="also time the bundled demo (pixel probe)")
+    ap.add_argument("--profile", metavar="CASE", help="run one case (cifar10, imdb or demo) in this process and print "
+                    "the stacks that held the GUI thread during stalls")
     ap.add_argument("--child", nargs=3, metavar=("DATA", "WARM", "DEMO"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         data, warm, demo = args.child
         one_run(None if data == "-" else data, warm == "1", demo == "1")
+        return 0
+    if args.profile:
+        demo = args.profile == "demo"
+        one_run(None if demo else str(Path(args.shared) / "data" / "labelerrors" / args.profile), True, demo, True)
         return 0
 
     cases = []

@@ -78,7 +78,9 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 #: on the thread pool as soon as the window shows, or behind a splash screen before it
 #: shows when the app starts a run at once (``--run``, the demo).
 WARM_IMPORTS = ("labelaudit.core.pipeline", "labelaudit.core.data", "labelaudit.core.predictions", "labelaudit.core.audit", "labelaudit.core.calibration",
-                "labelaudit.core.export", "cleanlab.filter", "sklearn.linear_model")
+                "labelaudit.core.export", "cleanlab.filter", "sklearn.linear_model",
+                # the autosaved project, its parquet copy of the data and the Review tab: imported as the run ends otherwise
+                "labelaudit.core.project", "pyarrow.parquet", "labelaudit.gui.review_panel")
 #: Also needed by a model run (scoring, data-issue checks) and by the demo.
 MODEL_IMPORTS = ("labelaudit.core.scoring.registry", "labelaudit.core.scoring.probe", "labelaudit.core.data_issues",
                  "cleanlab.datalab.internal.issue_manager.duplicate", "sklearn.model_selection",

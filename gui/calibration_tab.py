@@ -4,8 +4,8 @@ LLM self-knowledge view (P(True) / P(IK) against correctness).
 
 Everything it shows is computed by core (core.calibration,
 core.calibration_estimators, core.recalibration, core.selfknowledge) on the
-thread pool (gui.worker.run_in_pool); the GUI thread only draws. Results that
-arrive after a newer report was set are dropped.
+thread pool (gui.worker.run_in_pool), once the tab is shown; the GUI thread
+only draws. Results that arrive after a newer report was set are dropped.
 """
 
 from __future__ import annotations
@@ -165,6 +165,7 @@ class CalibrationTab(QWidget):
         self.after_rows: list[dict] | None = None
         self.self_knowledge: dict = {}
         self._generation = 0
+        self._stale = False  # a report whose views were not computed yet (done when the tab shows)
         self._jobs = 0
         self._applying = False
 
@@ -278,7 +279,7 @@ class CalibrationTab(QWidget):
         self.before_rows = self.after_rows = None
         self.self_knowledge = {}
         self._fill_table()
-        self.before_plot.show_message("computing…" if report is not None else "")
+        self.before_plot.show_message("computed when this tab is shown…" if report is not None else "")
         self.after_plot.show_message("")
         self.sk_group.hide()
         if report is None:
@@ -287,9 +288,23 @@ class CalibrationTab(QWidget):
             return
         if self.result is not None:
             self.method_box.setCurrentIndex(max(self.method_box.findData(self.result.method), 0))
-        self._compute_views()
-        self._compute_self_knowledge()
+        # The metrics bootstrap (hundreds of resamples) starts when the tab is first shown, not
+        # with every new report: run in the background right after an audit, it held the GIL
+        # while the window showed the results.
+        self._stale = True
+        if self.isVisible():
+            self._compute_if_stale()
         self._update_enabled()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._compute_if_stale()
+
+    def _compute_if_stale(self) -> None:
+        if self._stale and self.report is not None:
+            self._stale = False
+            self._compute_views()
+            self._compute_self_knowledge()
 
     def set_preset(self, key: str) -> None:
         """Use the bins of PRESETS[key] for the diagrams and the table."""
@@ -297,7 +312,7 @@ class CalibrationTab(QWidget):
             raise ValueError(f"unknown preset {key!r}")
         self.preset = key
         self.preset_buttons[key].setChecked(True)
-        if self.report is not None:
+        if self.report is not None and not self._stale:
             self._generation += 1
             self._compute_views()
 

@@ -45,6 +45,7 @@ def test_set_report_fills_the_before_column(qtbot, cifar):
     p, y = cifar
     tab = CalibrationTab()
     qtbot.addWidget(tab)
+    tab.show()  # it computes once shown
     tab.set_report(_report(p, y))
     _wait_idle(qtbot, tab)
     before = _column(tab, 1)
@@ -69,6 +70,7 @@ def test_apply_emits_the_result_and_fills_after(qtbot, cifar):
     p, y = cifar
     tab = CalibrationTab()
     qtbot.addWidget(tab)
+    tab.show()  # it computes once shown
     tab.set_report(_report(p, y))
     tab.method_box.setCurrentIndex(tab.method_box.findData("temperature"))
     with qtbot.waitSignal(tab.recalibrated, timeout=WAIT_MS) as blocker:
@@ -92,6 +94,7 @@ def test_report_with_a_recalibration_shows_it(qtbot, cifar):
     result = recalibrate(p, y, "histogram")
     tab = CalibrationTab()
     qtbot.addWidget(tab)
+    tab.show()  # it computes once shown
     tab.set_report(_report(p, y, recalibration=result))
     _wait_idle(qtbot, tab)
     assert tab.method_box.currentData() == "histogram"
@@ -107,6 +110,7 @@ def test_self_knowledge_section(qtbot):
     correct = rng.uniform(size=n) < p_true
     tab = CalibrationTab()
     qtbot.addWidget(tab)
+    tab.show()  # it computes once shown
     tab.set_report(_report(p, y, extra={"p_true": p_true, "p_ik": 1 - p_true, "llm_correct": correct}))
     _wait_idle(qtbot, tab)
     assert tab.sk_group.isVisibleTo(tab)
@@ -134,9 +138,23 @@ def test_real_audit_report(qtbot, labelerrors, cifar):
     report = audit_arrays(dataset, p, config=AuditConfig(data=str(folder / "labels.npy"), pred_probs="x.npy"))
     tab = CalibrationTab()
     qtbot.addWidget(tab)
+    tab.show()  # it computes once shown
     tab.set_report(report)
     tab.method_box.setCurrentIndex(tab.method_box.findData("auto"))
     with qtbot.waitSignal(tab.recalibrated, timeout=WAIT_MS) as blocker:
         tab.apply()
     assert blocker.args[0].method == "temperature"
     assert blocker.args[0].details["requested"] == "auto"
+
+
+def test_metrics_wait_until_the_tab_is_shown(qtbot, cifar):
+    """The bootstrap does not compete with the window after every run: it starts when the tab shows."""
+    p, y = cifar
+    tab = CalibrationTab()
+    qtbot.addWidget(tab)
+    tab.set_report(_report(p, y))
+    assert not tab.running and tab.table.rowCount() == 0
+    tab.show()
+    _wait_idle(qtbot, tab)
+    before = _column(tab, 1)
+    assert before["ece"] != "" and before["smooth_ece"] != ""
