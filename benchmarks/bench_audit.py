@@ -1,4 +1,18 @@
-"""Time and memory of the whole label + calibration audit against cleanlab alone.
+"""Time and memory of the whole label + calibration audit against cleanlab alone,
+and of the out-of-core CLI run on big prediction files.
+
+From --rows 2,000,000 on (core.audit_stream.STREAM_MIN_ROWS) the script writes
+labels.npy and a float32 pred_probs.npy of that shape to --dir (chunk by chunk),
+then times what ``labelaudit audit labels.npy --pred-probs pred_probs.npy --out
+DIR`` does (run_audit + write_outputs, in this process) and prints met / not met
+for the targets of issue 12: 10M x 3 in <= 1 GiB and <= 8 s; 50M x 10 in <= 1.5
+GiB. Memory is the peak of anonymous resident memory (RssAnon in
+/proc/self/status, sampled every 5 ms by a thread) over its value just before
+the run: a memory map's file pages count in RSS but are the page cache, not the
+process's memory, so ru_maxrss would count the whole file. The files are
+deleted afterwards unless --keep.
+
+Below that size it measures the in-memory audit:
 
 Synthetic data: N x K pred_probs (default 1,000,000 x 10), each row a Dirichlet
 draw peaked on its true class (alpha 4 on the true class, 0.4 elsewhere), and
@@ -14,7 +28,8 @@ cleanlab and sklearn already imported and warmed up).
 Targets: whole audit <= 3 s on the 2-core development machine, peak RSS
 <= 3x the pred_probs bytes.
 
-    python benchmarks/bench_audit.py [--n 1000000] [--k 10] [--repeats 3] [--seed 0]
+    python benchmarks/bench_audit.py [--rows 1000000] [--classes 10] [--repeats 3] [--seed 0]
+    python benchmarks/bench_audit.py --rows 10000000 --classes 3 [--dir /tmp]
 """
 
 from __future__ import annotations
@@ -92,11 +107,18 @@ def timed(fn, repeats):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--rows", "--n", dest="n", type=int, default=1_000_000)
+    parser.add_argument("--classes", "--k", dest="k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dir", default=None, help="folder for the big files (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the big files")
     args = parser.parse_args()
+    from labelaudit.core.audit_stream import STREAM_MIN_ROWS
+
+    if args.n >= STREAM_MIN_ROWS:
+        out_of_core(args)
+        return
 
     # warm up: lazy imports (cleanlab, sklearn, pandas internals) happen here, not in the timings
     w_labels, w_probs, _ = synthetic(2000, args.k, 1)
@@ -137,6 +159,116 @@ def main() -> None:
           f"{(audit_peak - after_data) / MB:.0f} MiB = {(audit_peak - after_data) / nbytes:.2f}x")
     print(f"peak RSS after cleanlab alone {cleanlab_peak / MB:.0f} MiB; increase over baseline "
           f"{(cleanlab_peak - baseline) / MB:.0f} MiB = {(cleanlab_peak - baseline) / nbytes:.2f}x")
+
+
+def rss_anon() -> int:
+    """Anonymous resident memory of this process now, in bytes (Linux /proc/self/status)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no RssAnon in /proc/self/status (Linux only)")
+
+
+class PeakSampler:
+    """Samples RssAnon every ``interval_s`` on a thread; ``peak`` is the largest value seen."""
+
+    def __init__(self, interval_s: float = 0.005):
+        import threading
+
+        self.interval_s, self.peak = interval_s, rss_anon()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.peak = max(self.peak, rss_anon())
+
+    def __enter__(self) -> "PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_anon())
+
+
+def write_big_files(folder, n: int, k: int, seed: int, chunk: int = 1_000_000) -> tuple[str, str]:
+    """labels.npy (int64) and pred_probs.npy (float32) of the synthetic data, written chunk by chunk."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    probs = np.lib.format.open_memmap(folder / "pred_probs.npy", mode="w+", dtype=np.float32, shape=(n, k))
+    labels = np.lib.format.open_memmap(folder / "labels.npy", mode="w+", dtype=np.int64, shape=(n,))
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        lab, p, _ = synthetic(m, k, seed + start, chunk=m)
+        probs[start: start + m] = p
+        labels[start: start + m] = lab
+    probs.flush()
+    labels.flush()
+    del probs, labels
+    return str(folder / "labels.npy"), str(folder / "pred_probs.npy")
+
+
+TARGETS = {(10_000_000, 3): (1.0, 8.0), (50_000_000, 10): (1.5, None)}  # (GiB, seconds) per (rows, classes)
+
+
+def out_of_core(args) -> None:
+    import shutil
+    import tempfile
+
+    from labelaudit.core.export import write_outputs
+    from labelaudit.core.pipeline import AuditConfig, run_audit
+    from labelaudit.core.progress import RunContext
+
+    folder = tempfile.mkdtemp(prefix="bench_audit_", dir=args.dir)
+    try:
+        print(f"free disk in {folder}: {shutil.disk_usage(folder).free / 2**30:.1f} GiB")
+        t = time.perf_counter()
+        labels_path, probs_path = write_big_files(folder, args.n, args.k, args.seed)
+        print(f"wrote {args.n:,} x {args.k} float32 pred_probs ({os.path.getsize(probs_path) / MB:,.0f} MiB) and "
+              f"int64 labels in {time.perf_counter() - t:.1f} s")
+        # warm up imports (cleanlab, pyarrow, sklearn) on a small run of the same path
+        small = os.path.join(folder, "small")
+        os.mkdir(small)
+        sl, sp = write_big_files(small, 5000, args.k, 1)
+        import labelaudit.core.audit_stream as stream
+
+        stream.STREAM_MIN_ROWS, saved = 1000, stream.STREAM_MIN_ROWS
+        write_outputs(run_audit(AuditConfig(data=sl, pred_probs=sp), RunContext()), os.path.join(small, "out"))
+        stream.STREAM_MIN_ROWS = saved
+
+        config = AuditConfig(data=labels_path, pred_probs=probs_path)
+        out = os.path.join(folder, "out")
+        base = rss_anon()
+        with PeakSampler() as sampler:
+            w, c = time.perf_counter(), time.process_time()
+            report = run_audit(config, RunContext())
+            t_audit = time.perf_counter() - w
+            write_outputs(report, out)
+            wall, cpu = time.perf_counter() - w, time.process_time() - c
+        peak = sampler.peak - base
+        s = report.summary
+        print(f"labelaudit bench_audit (out of core): {args.n:,} x {args.k}, seed {args.seed}, "
+              f"{s['out_of_core']['chunks']} chunks of {s['out_of_core']['chunk_rows']:,} rows")
+        print(f"cpu cores: {os.cpu_count()}, load average at end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(f"flagged {s['n_label_issues']:,}; ECE {s['calibration']['ece']:.4f}, AUROC {s['calibration']['auroc']:.4f}")
+        print(f"wall {wall:.2f} s (audit {t_audit:.2f} s, writing the files {wall - t_audit:.2f} s), cpu {cpu:.2f} s")
+        print(f"peak anonymous memory over the baseline (RssAnon before the run: {base / MB:.0f} MiB): {peak / MB:,.0f} MiB")
+        sizes = {name: os.path.getsize(os.path.join(out, name)) / MB for name in sorted(os.listdir(out))}
+        print("files: " + ", ".join(f"{name} {size:,.0f} MiB" for name, size in sizes.items()))
+        target = TARGETS.get((args.n, args.k))
+        if target:
+            gib, secs = target
+            ok_mem = peak <= gib * 2**30
+            print(f"target memory <= {gib} GiB: {'met' if ok_mem else 'NOT met'} ({peak / 2**30:.2f} GiB)")
+            if secs is not None:
+                print(f"target time <= {secs:.0f} s: {'met' if wall <= secs else 'NOT met'} ({wall:.2f} s)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

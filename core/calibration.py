@@ -277,3 +277,130 @@ def calibration_metrics(pred_probs, labels, *, n_bins: int = 15) -> dict:
         "n": n,
         "n_bins": int(n_bins),
     }
+
+
+class StreamingCalibration:
+    """:func:`calibration_metrics` accumulated chunk by chunk, for predictions too big to hold.
+
+    ``StreamingCalibration(n)``, then ``update(pred_probs_chunk, labels_chunk)`` for
+    consecutive chunks covering n rows, then ``result()``: the same dict as
+    calibration_metrics. ece, mce, brier, nll, accuracy and mean_confidence are
+    float64 sums per chunk (equal up to summation order, about 1e-12).
+    ece_equal_mass and auroc need the confidences in sorted order: they come from
+    one in-place sort of 4 bytes per example, the confidence rounded to float32
+    with the correct bit below it (a float32's bits sort like its value), so they
+    are exact for float32 predictions and within float32 rounding (1e-7)
+    otherwise; a tie group straddling an equal-mass bin boundary is split with
+    the incorrect predictions first instead of in row order.
+    """
+
+    def __init__(self, n: int, *, n_bins: int = 15):
+        _check_binning(n_bins, "equal_width")
+        self.n, self.n_bins = int(n), int(n_bins)
+        self.keys = np.empty(self.n, dtype=np.uint32)
+        self.filled = 0
+        self.counts = np.zeros(n_bins, dtype=np.int64)
+        self.conf_sum = np.zeros(n_bins)
+        self.correct_sum = np.zeros(n_bins)
+        self.sq_sum = self.given_sum = self.nll_sum = 0.0
+
+    def update(self, pred_probs: np.ndarray, labels: np.ndarray, *, predicted: np.ndarray | None = None) -> None:
+        """Add the next chunk: (m, k) probabilities and their (m,) labels (argmax may be passed in)."""
+        m = len(labels)
+        if self.filled + m > self.n:
+            raise ValueError(f"more than the {self.n} rows announced")
+        ar = np.arange(m)
+        if predicted is None:
+            predicted = pred_probs.argmax(axis=1)
+        confidence = pred_probs[ar, predicted].astype(np.float64, copy=False)
+        correct = predicted == labels
+        counts, conf_sum, correct_sum = _bin_stats(_equal_width_bins(confidence, self.n_bins), confidence, correct,
+                                                   self.n_bins)
+        self.counts += counts
+        self.conf_sum += conf_sum
+        self.correct_sum += correct_sum
+        given = pred_probs[ar, labels].astype(np.float64)
+        self.sq_sum += float(np.einsum("ij,ij->", pred_probs, pred_probs, dtype=np.float64))
+        self.given_sum += float(given.sum())
+        np.clip(given, NLL_CLIP, None, out=given)
+        self.nll_sum += float(-np.log(given, out=given).sum())
+        keys = self.keys[self.filled: self.filled + m]
+        np.left_shift(confidence.astype(np.float32).view(np.uint32), 1, out=keys)
+        keys |= correct
+        self.filled += m
+
+    def result(self) -> dict:
+        """The calibration_metrics dict of everything added (sorts the keys in place)."""
+        if self.filled != self.n:
+            raise ValueError(f"{self.filled} of the {self.n} rows announced were added")
+        n, n_bins = self.n, self.n_bins
+        names = ("ece", "ece_equal_mass", "mce", "brier", "nll", "auroc", "accuracy", "mean_confidence")
+        if n == 0:
+            return {**{name: None for name in names}, "n": 0, "n_bins": n_bins}
+        self.keys.sort()
+        abs_diff = np.abs(self.correct_sum - self.conf_sum)
+        nonempty = self.counts > 0
+        n_correct = float(self.correct_sum.sum())
+        return {
+            "ece": float(abs_diff.sum() / n),
+            "ece_equal_mass": self._ece_equal_mass(),
+            "mce": float((abs_diff[nonempty] / self.counts[nonempty]).max()),
+            "brier": float(max(self.sq_sum / n - 2.0 * self.given_sum / n + 1.0, 0.0)),
+            "nll": self.nll_sum / n,
+            "auroc": _auroc_from_sorted_keys(self.keys),
+            "accuracy": n_correct / n,
+            "mean_confidence": float(self.conf_sum.sum() / n),
+            "n": n,
+            "n_bins": n_bins,
+        }
+
+    def _ece_equal_mass(self, block: int = 1 << 22) -> float:
+        sizes = _equal_mass_sizes(self.n, self.n_bins)
+        total, start = 0.0, 0
+        for size in sizes:
+            conf = correct = 0.0
+            for a in range(start, start + size, block):
+                kb = self.keys[a: min(a + block, start + size)]
+                conf += float((kb >> 1).view(np.float32).sum(dtype=np.float64))
+                correct += float(np.count_nonzero(kb & 1))
+            total += abs(correct - conf)
+            start += size
+        return total / self.n
+
+
+def _auroc_from_sorted_keys(keys: np.ndarray, block: int = 1 << 22) -> float | None:
+    """Mann-Whitney AUROC (ties count half) from sorted (value << 1 | correct) keys, block by block.
+
+    Each group of equal values adds pos * (negatives below it) + pos * neg / 2; a
+    group cut by a block boundary is carried into the next block.
+    """
+    n_pos_total = int(np.count_nonzero(keys & 1)) if len(keys) < block else sum(
+        int(np.count_nonzero(keys[a: a + block] & 1)) for a in range(0, len(keys), block))
+    n_neg_total = len(keys) - n_pos_total
+    if n_pos_total == 0 or n_neg_total == 0:
+        return None
+    twice, neg_below = 0, 0
+    carry = None  # (value, pos, neg) of the last, maybe unfinished, group
+    for a in range(0, len(keys), block):
+        kb = keys[a: a + block]
+        v = kb >> 1
+        new = np.empty(len(v), dtype=bool)
+        new[0] = True
+        np.not_equal(v[1:], v[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        pos = np.add.reduceat((kb & 1).astype(np.int64), starts)
+        neg = np.diff(np.append(starts, len(v))) - pos
+        if carry is not None:
+            if carry[0] == v[0]:
+                pos[0] += carry[1]
+                neg[0] += carry[2]
+            else:
+                twice += 2 * carry[1] * neg_below + carry[1] * carry[2]
+                neg_below += carry[2]
+        carry = (v[starts[-1]], int(pos[-1]), int(neg[-1]))
+        pos, neg = pos[:-1], neg[:-1]
+        below = neg_below + np.cumsum(neg) - neg
+        twice += int(2 * np.dot(pos, below) + np.dot(pos, neg))
+        neg_below += int(neg.sum())
+    twice += 2 * carry[1] * neg_below + carry[1] * carry[2]
+    return float(twice / 2 / (n_pos_total * n_neg_total))

@@ -185,6 +185,9 @@ def write_outputs(report: "AuditReport", out_dir: str | Path) -> dict[str, Path]
 
 
 def _write_audit_files(report: "AuditReport", out: Path, files: dict[str, str]) -> None:
+    if hasattr(report, "write_files"):  # an out-of-core run (core.audit_stream) streams its files
+        report.write_files(out)
+        return
     names = report.class_names
     write_json(report.summary, out / files["summary"])
     write_csv(flagged_table(report.examples, names), out / files["flagged"])

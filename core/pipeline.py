@@ -147,6 +147,10 @@ def run_audit(config: AuditConfig, ctx: RunContext | None = None) -> AuditReport
     """
     ctx = ctx or RunContext()
     _validate(config)
+    from .audit_stream import run_streamed_audit, wants_streaming
+
+    if wants_streaming(config):  # a big .npy of predictions: audited out of core, chunk by chunk
+        return run_streamed_audit(config, ctx)
     t0 = time.perf_counter()
     if config.annotators is None:
         from .multiannotator import looks_long

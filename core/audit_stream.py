@@ -1,0 +1,776 @@
+"""Out-of-core audit: big ``.npy`` predictions memory-mapped and audited in chunks.
+
+From :data:`STREAM_MIN_ROWS` rows on, ``run_audit`` takes this path for a
+``.npy`` of probabilities or logits (no model, no recalibration): the file is
+opened with ``np.load(mmap_mode="r")`` and read in chunks of about
+:data:`CHUNK_VALUES` values, so memory grows with the chunk, not with the file.
+
+Passes over the file, each chunk by chunk (progress and cancel per chunk):
+
+1. check the predictions as :mod:`core.predictions` does (finite, in range,
+   rows summing to 1; near-misses renormalised, which, as in the in-memory
+   path, then applies to every row) and sum each class's given-label
+   probability: cleanlab's per-class thresholds;
+2. count the confident joint (cleanlab's ``compute_confident_joint``) and
+   accumulate the calibration metrics (:class:`core.calibration.StreamingCalibration`);
+3. for each given class g and true class t, keep the ``prune_counts[t, g]``
+   rows with the largest margin p[t] - p[g] (cleanlab's ``prune_by_noise_rate``):
+   a running top-m buffer per pair;
+4. flag (drop the candidates whose argmax, with p[given] + 1e-6, is the given
+   label) and write ``examples.parquet`` one row group per chunk, then
+   ``flagged.csv`` (flagged rows only) through :func:`core.export.write_csv`.
+
+The flags equal the in-memory path's (``core.audit``, itself equal to
+``cleanlab.filter.find_label_issues``): every per-row number is computed with
+the same float64 operations; only the class thresholds are sums taken in
+another order, which could move a flag only for a probability within about
+1e-12 of a threshold. Ties of margins at a top-m cut are resolved by one more
+pass over that class, sorted exactly as cleanlab sorts. Calibration:
+see StreamingCalibration.
+
+Labels: a ``.npy`` of labels is memory-mapped too and encoded with a
+bincount lookup table (same classes as :func:`core.data.load_dataset`);
+a table is loaded as usual.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+from .progress import RunContext
+
+if TYPE_CHECKING:
+    from .audit import AuditResult
+    from .data import Dataset
+    from .pipeline import AuditConfig
+
+#: Predictions files with at least this many rows are audited out of core.
+STREAM_MIN_ROWS = 2_000_000
+#: Values (rows x classes) per chunk: 32 MiB as float64.
+CHUNK_VALUES = 1 << 22
+
+
+# ----------------------------------------------------------------------------- choosing the path
+
+
+def npy_header(path) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) of a ``.npy`` without reading its data (a memory map); None if unreadable."""
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    return arr.shape, arr.dtype
+
+
+def wants_streaming(config: "AuditConfig") -> bool:
+    """True when the run's predictions are a ``.npy`` of at least STREAM_MIN_ROWS rows
+    (and no model or recalibration asks for the whole matrix in memory)."""
+    source = config.pred_probs or config.logits
+    if not source or config.model or config.recalibrate or Path(source).suffix.lower() != ".npy":
+        return False
+    header = npy_header(source)
+    return header is not None and len(header[0]) == 2 and header[0][0] >= STREAM_MIN_ROWS
+
+
+def chunk_rows(k: int) -> int:
+    """Rows per chunk for k classes (about CHUNK_VALUES values, at least 4096 rows)."""
+    return max(4096, CHUNK_VALUES // max(k, 1))
+
+
+def _ranges(n: int, step: int) -> list[tuple[int, int]]:
+    return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+# ----------------------------------------------------------------------------- labels
+
+
+def _open_npy(path, what: str) -> np.ndarray:
+    source = str(path)
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{source}: no such file")
+    with open(p, "rb") as fh:
+        if fh.read(6) != b"\x93NUMPY":
+            raise InputError(f"{source}: not a .npy file (it lacks the NumPy header)")
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "object" in str(e).lower():
+            raise InputError(f"{source}: holds Python objects (pickle), which are not loaded for "
+                             f"safety; save the {what} as a numeric array") from None
+        raise InputError(f"{source}: not a readable .npy file ({e})") from None
+    except (OSError, EOFError) as e:
+        raise InputError(f"{source}: not a readable .npy file ({e})") from None
+    return arr
+
+
+def encode_npy_labels(path, class_list=None, classes_source: str = "--classes") -> tuple[np.ndarray, list[str]]:
+    """Labels of a ``.npy`` (memory-mapped) as compact class indices, and the class names.
+
+    Same classes as :func:`core.data.load_dataset` gives for whole-number labels:
+    without a class list, labels that include 0 are indices named "0".."max",
+    others map to their sorted unique values; with an all-integer class list
+    labels match names by value, otherwise they are indices in [0, k). The
+    values are found with a bincount over [min, max], and mapped with a
+    lookup table, chunk by chunk. Returns (uint8/uint16/int32 array, names).
+    """
+    source = str(path)
+    raw = _open_npy(path, "labels")
+    if raw.ndim != 1:
+        hint = "; is this a pred_probs file?" if raw.ndim == 2 else ""
+        raise InputError(f"{source}: labels must be a 1-D array (n,), got shape {raw.shape}{hint}")
+    if raw.dtype.kind not in "iuf":
+        raise InputError(f"{source}: labels must be integers, got dtype {raw.dtype}")
+    n = len(raw)
+    if n == 0:
+        raise InputError(f"{source}: the label array is empty")
+    step = 1 << 22
+    lo, hi = None, None
+    for s, e in _ranges(n, step):
+        c = raw[s:e]
+        if raw.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(c) | (c != np.round(c)))
+            if len(bad):
+                r = s + int(bad[0])
+                raise InputError(f"{source}: row {r}: label {raw[r]:g} in column 'label' is not a whole number")
+        cmin, cmax = int(c.min()), int(c.max())
+        lo = cmin if lo is None else min(lo, cmin)
+        hi = cmax if hi is None else max(hi, cmax)
+    span = hi - lo + 1
+    if span > 50_000_000:
+        raise InputError(f"{source}: labels range from {lo} to {hi}; expected class indices or a few class values")
+    present = np.zeros(span, dtype=np.int64)
+    for s, e in _ranges(n, step):
+        present += np.bincount(np.asarray(raw[s:e], dtype=np.int64) - lo, minlength=span)
+    values = np.flatnonzero(present) + lo  # sorted unique labels
+    lut = np.full(span, -1, dtype=np.int64)
+    if class_list is None:
+        if values[0] == 0:
+            names = [str(i) for i in range(int(values[-1]) + 1)]
+            lut[values - lo] = values
+        else:
+            names = [str(int(v)) for v in values]
+            lut[values - lo] = np.arange(len(values))
+    else:
+        import re
+
+        from .data import _INT_STRING, _preview
+
+        names = list(class_list)
+        k = len(names)
+        if all(re.fullmatch(_INT_STRING, c) for c in names):
+            for i, c in enumerate(names):
+                if lo <= int(c) <= hi:
+                    lut[int(c) - lo] = i
+            what = "is not one of the {k} classes in {src} ({preview})"
+        else:
+            idx = np.arange(lo, hi + 1)
+            ok = (idx >= 0) & (idx < k)
+            lut[ok] = idx[ok]
+            what = "is out of range for the {k} classes in {src} (expected 0..{last})"
+        missing = values[lut[values - lo] < 0]
+        if len(missing):
+            bad_value = int(missing[0])
+            r = next(s + int(np.argmax(np.asarray(raw[s:e]) == bad_value))
+                     for s, e in _ranges(n, step) if (np.asarray(raw[s:e]) == bad_value).any())
+            reason = what.format(k=k, src=classes_source, preview=_preview(names), last=k - 1)
+            raise InputError(f"{source}: row {r}: label {bad_value} in column 'label' {reason}")
+    codes = np.empty(n, dtype=np.min_scalar_type(max(len(names) - 1, 0)))
+    for s, e in _ranges(n, step):
+        codes[s:e] = lut[np.asarray(raw[s:e], dtype=np.int64) - lo]
+    return codes, names
+
+
+# ----------------------------------------------------------------------------- predictions
+
+
+class PredictionChunks:
+    """A memory-mapped ``.npy`` of probabilities or logits, read as checked float64 chunks.
+
+    ``check(ctx)`` runs pass 1's checks (as core.predictions does, with the same
+    messages and row numbers); afterwards ``chunk(s, e)`` returns rows [s, e) as
+    the in-memory loader would have them: softmaxed logits, or probabilities
+    clipped and renormalised when any row of the file needed it.
+    """
+
+    def __init__(self, path, *, logits: bool, n_examples: int, n_classes: int):
+        self.source = src = str(path)
+        self.logits = logits
+        self.array = arr = _open_npy(path, "predictions")
+        if arr.dtype.kind not in "biuf":
+            raise InputError(f"{src}: predictions must be numbers, got dtype {arr.dtype}")
+        if arr.ndim != 2:
+            raise InputError(f"{src}: predictions must be a 2-D array of shape (n examples, k classes), "
+                             f"got shape {arr.shape}")
+        n, k = arr.shape
+        if n != n_examples:
+            hint = "; is the array transposed?" if (k == n_examples and n == n_classes) else ""
+            raise InputError(f"{src}: {n} rows of predictions but the dataset has {n_examples} examples{hint}")
+        if k != n_classes:
+            raise InputError(f"{src}: {k} columns of predictions but the dataset has {n_classes} classes")
+        self.n, self.k = n, k
+        self.renormalise = False
+        self._ones = np.ones(k)
+
+    def raw(self, s: int, e: int) -> np.ndarray:
+        return np.array(self.array[s:e], dtype=np.float64, order="C")
+
+    def chunk(self, s: int, e: int) -> np.ndarray:
+        """Rows [s, e), checked and prepared (float64)."""
+        return self._prepare(self.raw(s, e))
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """The rows ``idx`` (sorted), prepared as :meth:`chunk` prepares them."""
+        return self._prepare(np.array(self.array[idx], dtype=np.float64, order="C"))
+
+    def _prepare(self, out: np.ndarray) -> np.ndarray:
+        from .predictions import _softmax_inplace
+
+        if self.logits:
+            return _softmax_inplace(out)
+        if self.renormalise:
+            np.clip(out, 0.0, 1.0, out=out)
+            out /= (out @ self._ones)[:, None]
+        return out
+
+    def check_chunk(self, s: int, out: np.ndarray, stats: dict) -> np.ndarray | None:
+        """Check raw rows starting at row ``s``; return the renormalised rows' sums
+        (what dividing by would use) or None for logits. Updates ``stats``."""
+        from .predictions import _LOGITS_HINT, NEGATIVE_TOL, SUM_TOL, EXACT_TOL, _col, _raise_first_nonfinite
+
+        src, k = self.source, self.k
+        with np.errstate(all="ignore"):
+            sums = out @ self._ones
+        if not np.isfinite(sums).all():
+            try:
+                _raise_first_nonfinite(out, np.flatnonzero(~np.isfinite(sums)), src, None)
+            except InputError as err:
+                raise InputError(_shift_row(str(err), s)) from None
+        if self.logits:
+            return None
+        lowest, highest = float(out.min()), float(out.max())
+        if lowest < -NEGATIVE_TOL:
+            r, c = divmod(int(np.argmax(out.ravel() < -NEGATIVE_TOL)), k)
+            raise InputError(f"{src}: row {s + r}, {_col(c, None)} is {out[r, c]:.6g}; probabilities cannot be "
+                             f"negative ({_LOGITS_HINT})")
+        if highest > 1 + SUM_TOL:
+            r, c = divmod(int(np.argmax(out.ravel() > 1 + SUM_TOL)), k)
+            raise InputError(f"{src}: row {s + r}, {_col(c, None)} is {out[r, c]:.6g}; probabilities cannot be "
+                             f"above 1 ({_LOGITS_HINT})")
+        deviation = np.abs(sums - 1.0)
+        if (deviation > SUM_TOL).any():
+            r = int(np.argmax(deviation > SUM_TOL))
+            raise InputError(f"{src}: row {s + r} sums to {sums[r]:.6g}, not 1 (tolerance {SUM_TOL:g}); "
+                             f"{_LOGITS_HINT}")
+        changed_rows = deviation > EXACT_TOL
+        clipped_sums = sums
+        if lowest < 0 or highest > 1:
+            outside = (out < 0) | (out > 1)
+            stats["clipped"] += int(np.count_nonzero(outside))
+            changed_rows |= outside.any(axis=1)
+            clipped_sums = np.clip(out, 0.0, 1.0) @ self._ones
+        stats["changed"] += int(np.count_nonzero(changed_rows))
+        stats["largest"] = max(stats["largest"], float(deviation.max()), highest - 1.0, -lowest)
+        return clipped_sums
+
+
+def _shift_row(message: str, offset: int) -> str:
+    import re
+
+    return re.sub(r"row (\d+)", lambda m: f"row {int(m.group(1)) + offset}", message, count=1)
+
+
+# ----------------------------------------------------------------------------- the audit
+
+
+@dataclass
+class _TopM:
+    """The m smallest values seen (with their rows), ties at the cut kept."""
+
+    m: int
+    vals: np.ndarray = field(default_factory=lambda: np.empty(0))
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def add(self, vals: np.ndarray, rows: np.ndarray) -> None:
+        if len(self.vals) >= self.m:
+            keep = vals <= self.vals.max()
+            vals, rows = vals[keep], rows[keep]
+            if not len(vals):
+                return
+        vals = np.concatenate([self.vals, vals])
+        rows = np.concatenate([self.rows, rows])
+        if len(vals) > self.m:
+            cut = vals[np.argpartition(vals, self.m - 1)[self.m - 1]]
+            keep = vals <= cut
+            vals, rows = vals[keep], rows[keep]
+        self.vals, self.rows = vals, rows
+
+
+def _class_slices(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, bounds): order[bounds[j]:bounds[j+1]] are the chunk's rows of class j, ascending."""
+    order = np.argsort(y, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(y, minlength=k))])
+    return order, bounds
+
+
+class StreamedAudit:
+    """The audit of one big predictions file: the class-level results in memory,
+    the per-example rows produced chunk by chunk (:meth:`example_chunks`).
+
+    Build with :func:`stream_label_audit`. Attributes: ``n``, ``k``,
+    ``class_names``, ``thresholds``, ``confident_joint``, ``calibration``
+    (the dict of calibration_metrics), ``n_label_issues``, ``result`` (an
+    :class:`core.audit.AuditResult` whose ``examples`` is None: the rows are
+    too many to hold; use example_chunks).
+    """
+
+    def __init__(self, preds: PredictionChunks, labels: np.ndarray, class_names: list[str], ctx: RunContext):
+        self.preds, self.labels, self.class_names = preds, labels, list(class_names)
+        self.n, self.k = preds.n, preds.k
+        self.step = chunk_rows(self.k)
+        self.ranges = _ranges(self.n, self.step)
+        self.ctx = ctx
+
+    # pass 1
+    def _check_and_thresholds(self) -> None:
+        from cleanlab.internal.constants import CONFIDENT_THRESHOLDS_LOWER_BOUND
+
+        k = self.k
+        stats = {"changed": 0, "clipped": 0, "largest": 0.0}
+        self.class_counts = np.zeros(k, dtype=np.int64)
+        given_raw = np.zeros(k)
+        given_norm = np.zeros(k)
+        with self.ctx.stage("checking predictions", len(self.ranges)) as stage:
+            for s, e in self.ranges:
+                out = self.preds.raw(s, e)
+                y = self.labels[s:e].astype(np.intp)
+                sums = self.preds.check_chunk(s, out, stats)
+                if self.preds.logits:
+                    from .predictions import _softmax_inplace
+
+                    out = _softmax_inplace(out)
+                    g = out[np.arange(e - s), y]
+                    given_raw += np.bincount(y, weights=g, minlength=k)
+                else:
+                    g = out[np.arange(e - s), y]
+                    given_raw += np.bincount(y, weights=g, minlength=k)
+                    given_norm += np.bincount(y, weights=np.clip(g, 0.0, 1.0) / sums, minlength=k)
+                self.class_counts += np.bincount(y, minlength=k)
+                stage.advance(1)
+        if stats["changed"]:
+            self.preds.renormalise = True
+            clipped = f"; clipped {stats['clipped']} values to [0, 1]" if stats["clipped"] else ""
+            self.ctx.notice(f"{self.preds.source}: renormalised {stats['changed']} rows whose probabilities summed "
+                            f"to 1 within 1e-3 (largest deviation {stats['largest']:.1e}){clipped}")
+        sums = given_norm if self.preds.renormalise else given_raw
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.where(self.class_counts > 0, sums / np.maximum(self.class_counts, 1), 2.0)
+        self.thresholds = np.clip(means, CONFIDENT_THRESHOLDS_LOWER_BOUND, None)
+
+    def _calibrate(self, joint: np.ndarray) -> None:
+        """cleanlab.count.calibrate_confident_joint and estimate_latent (defaults) from the class
+        counts: those two read the labels only through their counts and number, and a
+        value count of n labels would cost a pass (their formulas, cleanlab's helpers)."""
+        from cleanlab.count import _converge_estimates, compute_py
+        from cleanlab.internal.constants import TINY_VALUE
+        from cleanlab.internal.latent_algebra import clip_noise_rates
+        from cleanlab.internal.util import round_preserving_row_totals
+
+        counts = self.class_counts
+        cj = (joint.T / np.clip(joint.sum(axis=1), a_min=TINY_VALUE, a_max=None) * counts).T
+        cj = cj / np.clip(np.sum(cj), a_min=TINY_VALUE, a_max=None) * sum(counts)
+        cj = round_preserving_row_totals(cj)
+        ps = counts / float(self.n)
+        given_counts = cj.sum(axis=1).astype(float)
+        true_counts = cj.sum(axis=0).astype(float)
+        noise = cj / np.clip(true_counts, a_min=TINY_VALUE, a_max=None)
+        inv_noise = cj.T / np.clip(given_counts, a_min=TINY_VALUE, a_max=None)
+        py = compute_py(ps, noise, inv_noise, py_method="cnt", true_labels_class_counts=true_counts)
+        py, noise, inv_noise = _converge_estimates(ps, py, clip_noise_rates(noise), clip_noise_rates(inv_noise))
+        self.confident_joint, self.noise_matrix = cj, clip_noise_rates(noise)
+
+    # pass 2
+    def _confident_joint_and_calibration(self) -> None:
+        from .calibration import StreamingCalibration
+
+        k = self.k
+        pairs = np.zeros(k * k, dtype=np.int64)
+        cal = StreamingCalibration(self.n)
+        cut = self.thresholds - 1e-6
+        with self.ctx.stage("confident joint", len(self.ranges)) as stage:
+            for s, e in self.ranges:
+                p = self.preds.chunk(s, e)
+                y = self.labels[s:e].astype(np.intp)
+                predicted = p.argmax(axis=1)
+                confident = p >= cut
+                n_confident = confident.sum(axis=1)
+                any_confident = n_confident > 0
+                true_guess = np.where(n_confident > 1, predicted, confident.argmax(axis=1))
+                del confident
+                pairs += np.bincount(y[any_confident] * k + true_guess[any_confident], minlength=k * k)
+                cal.update(p, y, predicted=predicted)
+                stage.advance(1)
+        joint = pairs.reshape(k, k)
+        np.fill_diagonal(joint, joint.diagonal().clip(min=1))
+        self._calibrate(joint)
+        self.calibration = cal.result()
+        self.streaming_calibration = cal
+
+    # pass 3
+    def _prune_candidates(self) -> None:
+        from cleanlab.filter import _keep_at_least_n_per_class
+
+        k = self.k
+        prune = _keep_at_least_n_per_class(prune_count_matrix=self.confident_joint.T, n=1, frac_noise=1.0)
+        tops: dict[tuple[int, int], _TopM] = {}
+        self.whole_classes: list[int] = []  # classes every row of which is a candidate
+        for g in range(k):
+            if self.class_counts[g] <= 1:
+                continue  # cleanlab never flags a class with a single example
+            for t in range(k):
+                m = int(prune[t, g])
+                if t == g or m <= 0:
+                    continue
+                if m >= self.class_counts[g]:
+                    self.whole_classes.append(g)
+                else:
+                    tops[(g, t)] = _TopM(m)
+        active = sorted({g for g, _ in tops})
+        with self.ctx.stage("finding label issues", len(self.ranges)) as stage:
+            for s, e in self.ranges:
+                if active:
+                    p = self.preds.chunk(s, e)
+                    order, bounds = _class_slices(self.labels[s:e], k)
+                    for g in active:
+                        r = order[bounds[g]: bounds[g + 1]]
+                        if not len(r):
+                            continue
+                        sub = p[r]
+                        for t in range(k):
+                            top = tops.get((g, t))
+                            if top is not None:
+                                top.add(-(sub[:, t] - sub[:, g]), r + s)
+                stage.advance(1)
+        picked = [self._resolve(g, t, top) for (g, t), top in tops.items()]
+        rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+        self.candidates = np.unique(rows)
+
+    def _resolve(self, g: int, t: int, top: _TopM) -> np.ndarray:
+        """The rows of np.argsort(neg_margin_of_class_g)[:m], as cleanlab picks them."""
+        if len(top.vals) == top.m:  # no tie at the cut: the buffer is the answer
+            return top.rows
+        # tied margins straddle the cut: rebuild the class's whole margin column in row order
+        neg, rows = [], []
+        for s, e in self.ranges:
+            r = np.flatnonzero(self.labels[s:e] == g)
+            if len(r):
+                sub = self.preds.rows(r + s)
+                neg.append(-(sub[:, t] - sub[:, g]))
+                rows.append(r + s)
+        neg, rows = np.concatenate(neg), np.concatenate(rows)
+        return rows[np.argsort(neg)[: top.m]]
+
+    def _flag(self) -> None:
+        """Drop the candidates the model agrees with (cleanlab.count._reduce_issues), reading only
+        the candidate rows; keep the flagged rows' numbers for flagged.csv and the summaries."""
+        from cleanlab.count import _reduce_issues
+
+        from .audit import AuditResult, _overlapping_classes, _top_corrections
+
+        cand = self.candidates
+        for g in self.whole_classes:
+            cand = np.union1d(cand, np.flatnonzero(self.labels == g))
+        parts = []
+        for b in range(0, len(cand), self.step):
+            idx = cand[b: b + self.step]
+            p = self.preds.rows(idx)
+            y = self.labels[idx].astype(np.int64)
+            keep = ~_reduce_issues(pred_probs=p, labels=y)
+            idx, p, y = idx[keep], p[keep], y[keep]
+            parts.append(self._rows_frame(idx, p, y, np.ones(len(idx), dtype=bool)))
+        empty = self._rows_frame(np.empty(0, dtype=np.int64), np.empty((0, self.k)), np.empty(0, dtype=np.int64),
+                                 np.empty(0, dtype=bool))
+        self.flagged = pd.concat([empty, *parts], ignore_index=True) if parts else empty
+        self.flagged_rows = self.flagged["row"].to_numpy()
+        k = self.k
+        given = self.flagged["given_label"].to_numpy()
+        issues = np.bincount(given, minlength=k).astype(np.int64)
+        self.n_label_issues = int(issues.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.where(self.class_counts > 0, issues / np.maximum(self.class_counts, 1), np.nan)
+        issues_per_class = pd.DataFrame(
+            {
+                "class": np.arange(k, dtype=np.int64),
+                "class_name": self.class_names,
+                "n_examples": self.class_counts,
+                "n_label_issues": issues,
+                "issue_rate": rate,
+                "threshold": np.asarray(self.thresholds, dtype=np.float64),
+            }
+        )
+        self.result: AuditResult = AuditResult(
+            examples=None,
+            confident_joint=self.confident_joint,
+            noise_matrix=self.noise_matrix,
+            issues_per_class=issues_per_class,
+            overlapping_classes=_overlapping_classes(self.confident_joint, self.class_names),
+            top_corrections=_top_corrections(given, self.flagged["predicted_label"].to_numpy(), self.class_names),
+        )
+
+    def _rows_frame(self, rows: np.ndarray, p: np.ndarray, y: np.ndarray, is_issue: np.ndarray) -> pd.DataFrame:
+        """core.audit.AuditResult.examples' columns for the given rows of prepared probabilities."""
+        ar = np.arange(len(rows))
+        predicted = p.argmax(axis=1) if len(rows) else np.empty(0, dtype=np.int64)
+        given = p[ar, y]
+        return pd.DataFrame(
+            {
+                "row": rows.astype(np.int64, copy=False),
+                "given_label": y,
+                "predicted_label": predicted.astype(np.int64, copy=False),
+                "suggested_label": np.where(is_issue, predicted, y),
+                "confidence": p[ar, predicted],
+                "given_label_prob": given,
+                "label_quality": given.copy(),
+                "is_label_issue": is_issue,
+                "class_threshold": np.asarray(self.thresholds, dtype=np.float64)[y],
+            },
+            copy=False,
+        )
+
+    def example_chunks(self, stage=None) -> Iterator[pd.DataFrame]:
+        """Pass 4: every example's row (core.audit.AuditResult.examples' columns), one DataFrame per chunk."""
+        for s, e in self.ranges:
+            is_issue = np.zeros(e - s, dtype=bool)
+            lo, hi = np.searchsorted(self.flagged_rows, [s, e])
+            is_issue[self.flagged_rows[lo:hi] - s] = True
+            yield self._rows_frame(np.arange(s, e), self.preds.chunk(s, e), self.labels[s:e].astype(np.int64),
+                                   is_issue)
+            if stage is not None:
+                stage.advance(1)
+
+
+def stream_label_audit(preds: PredictionChunks, labels: np.ndarray, class_names: list[str],
+                       ctx: RunContext | None = None) -> StreamedAudit:
+    """Passes 1-3 and the summaries: everything but the per-example rows.
+
+    preds: the memory-mapped predictions; labels: (n,) class indices (any
+    integer dtype); class_names: k names. Raises InputError for bad predictions
+    and Cancelled between chunks after ``ctx.cancel()``.
+    """
+    ctx = ctx or RunContext()
+    if len(class_names) != preds.k:
+        raise InputError(f"{preds.source}: {preds.k} columns of predictions but the dataset has "
+                         f"{len(class_names)} classes")
+    if len(labels) != preds.n:
+        raise InputError(f"{preds.source}: {preds.n} rows of predictions but the dataset has {len(labels)} examples")
+    audit = StreamedAudit(preds, labels, class_names, ctx)
+    audit._check_and_thresholds()
+    audit._confident_joint_and_calibration()
+    audit._prune_candidates()
+    audit._flag()
+    return audit
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class StreamedReport:
+    """What :func:`core.pipeline.run_audit` returns for an out-of-core run.
+
+    It has the attributes of :class:`core.pipeline.AuditReport` (config, summary,
+    calibration, audit, notices, score, reviews, recalibration, class_names,
+    labels, dataset, pred_probs: the memory-mapped file, and examples); ``examples``
+    builds the whole table on first use (the GUI needs it), while
+    :meth:`write_files` (what core.export.write_outputs calls) streams it to disk.
+    """
+
+    score = None
+    recalibration = None
+
+    def __init__(self, config, streamed: StreamedAudit, summary: dict, *, dataset=None, reviews=None,
+                 notices=()):
+        self.config, self.streamed, self.summary = config, streamed, summary
+        self.calibration = streamed.calibration
+        self.audit = streamed.result
+        self.pred_probs = streamed.preds.array
+        self.reviews = reviews
+        self.notices = list(notices)
+        self._dataset = dataset
+        self._examples = None
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.streamed.class_names
+
+    @property
+    def dataset(self) -> "Dataset":
+        if self._dataset is None:
+            from .data import Dataset
+
+            raw = np.load(self.config.data, mmap_mode="r", allow_pickle=False)
+            self._dataset = Dataset(pd.DataFrame({"label": np.asarray(raw)}), self.labels, self.class_names,
+                                    str(self.config.data), label_col="label", root=Path(self.config.data).resolve().parent)
+        return self._dataset
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._dataset is not None:
+            return self._dataset.labels
+        return self.streamed.labels.astype(np.int64)
+
+    @property
+    def examples(self) -> pd.DataFrame:
+        if self._examples is None:
+            self._examples = pd.concat(
+                [self._decorate(c) for c in self.streamed.example_chunks()], ignore_index=True)
+        return self._examples
+
+    def _decorate(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """Add the id, input and human-validation columns, as core.pipeline does."""
+        rows = chunk["row"].to_numpy()
+        ds = self._dataset
+        if ds is not None and ds.id_col is not None:
+            chunk.insert(1, "id", ds.table[ds.id_col].to_numpy()[rows])
+        else:
+            chunk.insert(1, "id", rows.copy())
+        if ds is not None:
+            from .pipeline import input_column
+
+            col = input_column(ds)
+            if col is not None and col not in chunk.columns:
+                chunk[col] = ds.table[col].to_numpy()[rows]
+        if self.reviews is not None:
+            reviewed = np.isin(rows, self.reviews["row"].to_numpy())
+            validated = np.isin(rows, self.reviews["row"].to_numpy()[self.reviews["is_validated_error"].to_numpy(bool)])
+            chunk["human_reviewed"] = reviewed
+            chunk["is_validated_error"] = validated
+        return chunk
+
+    def write_files(self, out: Path, ctx: RunContext | None = None) -> dict[str, Path]:
+        """Write the CLI's files into the folder ``out``, examples.parquet one row group per chunk."""
+        import shutil
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .export import LABEL_COLUMNS, flagged_table, write_csv, write_json
+
+        ctx = ctx or RunContext()
+        names = self.class_names
+        categories = pd.Index([str(c) for c in names])
+        paths = {
+            "summary": write_json(self.summary, out / "summary.json"),
+            "examples": out / "examples.parquet",
+            "flagged": write_csv(flagged_table(self._decorate(self.streamed.flagged.copy()), names),
+                                 out / "flagged.csv"),
+            "pred_probs": out / "pred_probs.npy",
+        }
+        # dictionary-encode the few-valued columns only: for floats and row numbers it costs time for nothing
+        few_valued = [*LABEL_COLUMNS, *(c.replace("_label", "_class") for c in LABEL_COLUMNS), "is_label_issue",
+                      "class_threshold"]
+        writer, pending = None, None
+        with ThreadPoolExecutor(max_workers=1) as pool:  # write chunk i while chunk i + 1 is computed
+            try:
+                with ctx.stage("writing results", len(self.streamed.ranges)) as stage:
+                    for chunk in self.streamed.example_chunks(stage):
+                        chunk = self._decorate(chunk)
+                        for col in LABEL_COLUMNS:
+                            chunk[col.replace("_label", "_class")] = pd.Categorical.from_codes(
+                                chunk[col].to_numpy(), categories)
+                        table = pa.Table.from_pandas(chunk, preserve_index=False)
+                        if writer is None:
+                            writer = pq.ParquetWriter(
+                                paths["examples"], table.schema, use_dictionary=few_valued,
+                                compression={c: "snappy" if c in few_valued else "none" for c in table.column_names})
+                        if pending is not None:
+                            pending.result()
+                        pending = pool.submit(writer.write_table, table)
+                if pending is not None:
+                    pending.result()
+            finally:
+                if pending is not None:
+                    pending.exception()  # wait for it before closing
+                if writer is not None:
+                    writer.close()
+        preds = self.streamed.preds
+        if not (preds.logits or preds.renormalise):
+            shutil.copyfile(preds.source, paths["pred_probs"])
+        else:
+            dtype = preds.array.dtype if preds.array.dtype.kind == "f" else np.float64
+            target = np.lib.format.open_memmap(paths["pred_probs"], mode="w+", dtype=dtype, shape=(preds.n, preds.k))
+            for s, e in self.streamed.ranges:
+                target[s:e] = preds.chunk(s, e)
+            target.flush()
+            del target
+        return paths
+
+
+def run_streamed_audit(config: "AuditConfig", ctx: RunContext | None = None) -> StreamedReport:
+    """The out-of-core counterpart of core.pipeline.run_audit for big ``.npy`` predictions."""
+    from .data import _class_list
+    from .pipeline import load_dataset_for
+
+    ctx = ctx or RunContext()
+    t0 = time.perf_counter()
+    dataset = None
+    if Path(config.data).suffix.lower() == ".npy" and Path(config.data).is_file():
+        class_list, classes_source = _class_list(config.classes)
+        labels, names = encode_npy_labels(config.data, class_list, classes_source)
+        columns = {"label": "label", "text": None, "image": None, "id": None}
+    else:
+        dataset = load_dataset_for(config)
+        labels, names = dataset.labels, dataset.class_names
+        columns = {"label": dataset.label_col, "text": dataset.text_col, "image": dataset.image_col,
+                   "id": dataset.id_col}
+    timings = {"load": time.perf_counter() - t0}
+    ctx.check_cancelled()
+    source = config.pred_probs or config.logits
+    preds = PredictionChunks(source, logits=bool(config.logits), n_examples=len(labels), n_classes=len(names))
+    t0 = time.perf_counter()
+    streamed = stream_label_audit(preds, labels, names, ctx)
+    timings["audit"] = time.perf_counter() - t0
+    reviews = None
+    extra = {}
+    if config.reviews:
+        from .reviews import load_reviews
+
+        reviews = load_reviews(config.reviews, n_examples=len(labels), class_names=names)
+        rows = reviews["row"].to_numpy()
+        validated = rows[reviews["is_validated_error"].to_numpy(dtype=bool)]
+        flagged_rows = streamed.flagged_rows
+        extra = {
+            "n_reviewed": int(len(np.unique(rows))),
+            "n_validated_errors": int(len(np.unique(validated))),
+            "reviewed_flagged": int(np.isin(flagged_rows, rows).sum()),
+            "validated_found": int(np.isin(flagged_rows, validated).sum()),
+        }
+    cal = streamed.calibration
+    n = len(labels)
+    summary = {
+        "n_examples": int(n),
+        "n_classes": int(len(names)),
+        "class_names": list(names),
+        "accuracy": cal["accuracy"],
+        "n_label_issues": streamed.n_label_issues,
+        "label_issue_rate": streamed.n_label_issues / n,
+        "calibration": {key: cal[key] for key in ("ece", "ece_equal_mass", "mce", "brier", "nll", "auroc")},
+        "model": f"predictions from {Path(source).name}",
+        "device": "none",
+        "in_sample": False,
+        "data": str(config.data),
+        "columns": columns,
+        "issues_per_class": streamed.result.issues_per_class.to_dict(orient="records"),
+        "top_corrections": streamed.result.top_corrections.head(20).to_dict(orient="records"),
+        "out_of_core": {"chunk_rows": streamed.step, "chunks": len(streamed.ranges)},
+        "timings_s": {key: round(float(v), 4) for key, v in timings.items()},
+        **extra,
+    }
+    return StreamedReport(config, streamed, summary, dataset=dataset, reviews=reviews, notices=ctx.notices)
