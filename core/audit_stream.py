@@ -71,10 +71,16 @@ def npy_header(path) -> tuple[tuple[int, ...], np.dtype] | None:
 
 
 def wants_streaming(config: "AuditConfig") -> bool:
-    """True when the run's predictions are a ``.npy`` of at least STREAM_MIN_ROWS rows
-    (and no model or recalibration asks for the whole matrix in memory)."""
+    """True when the run's predictions are a ``.npy`` of at least STREAM_MIN_ROWS rows, with the
+    default detection method (cleanlab's find_label_issues defaults, self-confidence ranking),
+    and no model or recalibration asks for the whole matrix in memory."""
+    from .detection import DetectionMethod
+
     source = config.pred_probs or config.logits
     if not source or config.model or config.recalibrate or Path(source).suffix.lower() != ".npy":
+        return False
+    method = DetectionMethod.from_config(config)
+    if not method.is_default or method.rank != "self_confidence":
         return False
     header = npy_header(source)
     return header is not None and len(header[0]) == 2 and header[0][0] >= STREAM_MIN_ROWS
@@ -484,7 +490,9 @@ class StreamedAudit:
         from cleanlab.count import _reduce_issues
 
         from .audit import AuditResult, _overlapping_classes, _top_corrections
+        from .detection import DetectionMethod
 
+        method = DetectionMethod()
         cand = self.candidates
         for g in self.whole_classes:
             cand = np.union1d(cand, np.flatnonzero(self.labels == g))
@@ -523,6 +531,7 @@ class StreamedAudit:
             issues_per_class=issues_per_class,
             overlapping_classes=_overlapping_classes(self.confident_joint, self.class_names),
             top_corrections=_top_corrections(given, self.flagged["predicted_label"].to_numpy(), self.class_names),
+            detection={**method.to_dict(), "rank_by": method.rank, "description": method.describe()},
         )
 
     def _rows_frame(self, rows: np.ndarray, p: np.ndarray, y: np.ndarray, is_issue: np.ndarray) -> pd.DataFrame:
@@ -767,6 +776,7 @@ def run_streamed_audit(config: "AuditConfig", ctx: RunContext | None = None) -> 
         "in_sample": False,
         "data": str(config.data),
         "columns": columns,
+        "detection": dict(streamed.result.detection),
         "issues_per_class": streamed.result.issues_per_class.to_dict(orient="records"),
         "top_corrections": streamed.result.top_corrections.head(20).to_dict(orient="records"),
         "out_of_core": {"chunk_rows": streamed.step, "chunks": len(streamed.ranges)},

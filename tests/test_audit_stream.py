@@ -71,6 +71,18 @@ def test_streamed_flags_equal_in_memory_on_300k_float32_rows(tmp_path, monkeypat
     for key, value in in_memory.summary["calibration"].items():
         assert streamed.summary["calibration"][key] == pytest.approx(value, abs=1e-6), key
     assert any("renormalised" in note for note in streamed.notices)
+    assert streamed.summary["detection"] == in_memory.summary["detection"]
+
+
+def test_gui_results_from_a_streamed_run(tmp_path, monkeypatch, small_chunks):
+    from labelaudit.gui.results import prepare_results
+
+    labels, probs = _synthetic(30_000, 3)
+    streamed, in_memory = _run_both(tmp_path, monkeypatch, labels, probs)
+    a, b = prepare_results(streamed), prepare_results(in_memory)
+    assert a.columns == b.columns
+    np.testing.assert_array_equal(a.confusion, b.confusion)
+    pd.testing.assert_frame_equal(a.reliability, b.reliability, check_exact=False, rtol=1e-6)
 
 
 def test_streamed_logits_and_labelerrors_cifar10_equal_in_memory(tmp_path, monkeypatch, small_chunks, labelerrors):
@@ -172,3 +184,14 @@ def test_streaming_calibration_equals_calibration_metrics():
     got = cal.result()
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
+
+
+def test_other_detection_methods_stay_in_memory(tmp_path, small_chunks):
+    labels, probs = _synthetic(5000, 3)
+    np.save(tmp_path / "labels.npy", labels)
+    np.save(tmp_path / "p.npy", probs)
+    base = dict(data=str(tmp_path / "labels.npy"), pred_probs=str(tmp_path / "p.npy"))
+    assert audit_stream.wants_streaming(AuditConfig(**base))
+    assert not audit_stream.wants_streaming(AuditConfig(**base, filter_by="labelerrors-2021"))
+    assert not audit_stream.wants_streaming(AuditConfig(**base, rank_by="normalized_margin"))
+    assert not audit_stream.wants_streaming(AuditConfig(**base, recalibrate="temperature"))
