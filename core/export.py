@@ -58,6 +58,9 @@ def _safe_column(col: pd.Series) -> pd.Series:
         if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
             return v.item() if isinstance(v, np.generic) else v
         return safe_csv_cell(v if isinstance(v, str) else str(v))
+    if isinstance(col.dtype, pd.CategoricalDtype):  # neutralise the few categories, not every cell
+        names = np.array([cell(c) for c in col.cat.categories] + [None], dtype=object)
+        return pd.Series(names[col.cat.codes.to_numpy()], index=col.index, dtype=object)
     return col.astype(object).map(cell)
 
 
@@ -124,14 +127,14 @@ def delimited_text(rows, delimiter: str = "\t") -> str:
 
 
 def with_class_names(examples: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
-    """Copy of ``examples`` with the label index columns replaced by class names."""
+    """Copy of ``examples`` with the label index columns replaced by class names (categorical)."""
     from .table_filter import blank_missing
 
-    names = np.asarray(class_names, dtype=object)
+    categories = pd.Index([str(c) for c in class_names])  # unique (core.data checks)
     out = blank_missing(examples)  # -1 "none" cells (no near-duplicate set, undecided) are written empty
     for col in LABEL_COLUMNS:
         if col in out.columns:
-            out[col] = names[out[col].to_numpy()]
+            out[col] = pd.Categorical.from_codes(out[col].to_numpy(), categories)
     return out
 
 
