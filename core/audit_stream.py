@@ -150,21 +150,33 @@ def encode_npy_labels(path, class_list=None, classes_source: str = "--classes") 
         cmin, cmax = int(c.min()), int(c.max())
         lo = cmin if lo is None else min(lo, cmin)
         hi = cmax if hi is None else max(hi, cmax)
+    from .data import MIN_CLASS_BOUND
+
     span = hi - lo + 1
-    if span > 50_000_000:
-        raise InputError(f"{source}: labels range from {lo} to {hi}; expected class indices or a few class values")
-    present = np.zeros(span, dtype=np.int64)
-    for s, e in _ranges(n, step):
-        present += np.bincount(np.asarray(raw[s:e], dtype=np.int64) - lo, minlength=span)
-    values = np.flatnonzero(present) + lo  # sorted unique labels
-    lut = np.full(span, -1, dtype=np.int64)
+    small = span <= max(MIN_CLASS_BOUND, n)  # presence by bincount; else (sparse values) by np.unique
+    if small:
+        present = np.zeros(span, dtype=np.int64)
+        for s, e in _ranges(n, step):
+            present += np.bincount(np.asarray(raw[s:e], dtype=np.int64) - lo, minlength=span)
+        values = np.flatnonzero(present) + lo  # sorted unique labels
+        del present
+    else:
+        values = np.unique(np.concatenate([np.unique(np.asarray(raw[s:e], dtype=np.int64))
+                                           for s, e in _ranges(n, step)]))
+    code_of = np.full(len(values), -1, dtype=np.int64)  # class index of each value, -1 for none
     if class_list is None:
         if values[0] == 0:
+            bound = max(MIN_CLASS_BOUND, n)
+            if values[-1] >= bound:
+                r = _first_row(raw, int(values[-1]), step)
+                raise InputError(f"{source}: row {r}: label {int(values[-1]):,} in column 'label' would make "
+                                 f"{int(values[-1]) + 1:,} classes for {n:,} rows; class indices must be "
+                                 f"below {bound:,} (pass --classes FILE to name the classes)")
             names = [str(i) for i in range(int(values[-1]) + 1)]
-            lut[values - lo] = values
+            code_of = values.copy()
         else:
             names = [str(int(v)) for v in values]
-            lut[values - lo] = np.arange(len(values))
+            code_of = np.arange(len(values))
     else:
         import re
 
@@ -173,26 +185,40 @@ def encode_npy_labels(path, class_list=None, classes_source: str = "--classes") 
         names = list(class_list)
         k = len(names)
         if all(re.fullmatch(_INT_STRING, c) for c in names):
-            for i, c in enumerate(names):
-                if lo <= int(c) <= hi:
-                    lut[int(c) - lo] = i
+            by_value = np.array([int(c) for c in names], dtype=np.int64)
+            order = np.argsort(by_value)
+            pos = np.clip(np.searchsorted(by_value[order], values), 0, k - 1)
+            hit = by_value[order][pos] == values
+            code_of[hit] = order[pos[hit]]
             what = "is not one of the {k} classes in {src} ({preview})"
         else:
-            idx = np.arange(lo, hi + 1)
-            ok = (idx >= 0) & (idx < k)
-            lut[ok] = idx[ok]
+            ok = (values >= 0) & (values < k)
+            code_of[ok] = values[ok]
             what = "is out of range for the {k} classes in {src} (expected 0..{last})"
-        missing = values[lut[values - lo] < 0]
+        missing = values[code_of < 0]
         if len(missing):
             bad_value = int(missing[0])
-            r = next(s + int(np.argmax(np.asarray(raw[s:e]) == bad_value))
-                     for s, e in _ranges(n, step) if (np.asarray(raw[s:e]) == bad_value).any())
+            r = _first_row(raw, bad_value, step)
             reason = what.format(k=k, src=classes_source, preview=_preview(names), last=k - 1)
             raise InputError(f"{source}: row {r}: label {bad_value} in column 'label' {reason}")
+    lut = None
+    if small:
+        lut = np.full(span, -1, dtype=np.int64)
+        lut[values - lo] = code_of
     codes = np.empty(n, dtype=np.min_scalar_type(max(len(names) - 1, 0)))
     for s, e in _ranges(n, step):
-        codes[s:e] = lut[np.asarray(raw[s:e], dtype=np.int64) - lo]
+        c = np.asarray(raw[s:e], dtype=np.int64)
+        codes[s:e] = lut[c - lo] if lut is not None else code_of[np.searchsorted(values, c)]
     return codes, names
+
+
+def _first_row(raw: np.ndarray, value: int, step: int) -> int:
+    """The first row of ``raw`` holding ``value`` (read chunk by chunk)."""
+    for s, e in _ranges(len(raw), step):
+        hit = np.flatnonzero(np.asarray(raw[s:e]) == value)
+        if len(hit):
+            return s + int(hit[0])
+    return -1
 
 
 # ----------------------------------------------------------------------------- predictions

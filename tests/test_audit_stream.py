@@ -161,7 +161,8 @@ def test_cancel_stops_between_chunks(tmp_path, small_chunks):
 def test_npy_label_encoding_matches_load_dataset(tmp_path):
     from labelaudit.core.data import load_dataset
 
-    cases = [np.array([0, 2, 2, 5], dtype=np.int16), np.array([-1, 1, 1, -1]), np.array([3.0, 1.0, 3.0])]
+    cases = [np.array([0, 2, 2, 5], dtype=np.int16), np.array([-1, 1, 1, -1]), np.array([3.0, 1.0, 3.0]),
+             np.array([10**12, 7, 10**12, -3])]  # sparse values: np.unique instead of a bincount
     for i, raw in enumerate(cases):
         path = tmp_path / f"l{i}.npy"
         np.save(path, raw)
@@ -171,8 +172,13 @@ def test_npy_label_encoding_matches_load_dataset(tmp_path):
         np.testing.assert_array_equal(codes, ds.labels)
     (tmp_path / "classes.txt").write_text("10\n20\n")
     np.save(tmp_path / "v.npy", np.array([20, 10, 30]))
+    codes, names = audit_stream.encode_npy_labels(tmp_path / "v.npy", ["30", "20", "10"], "classes.txt")
+    assert codes.tolist() == [1, 2, 0] and names == ["30", "20", "10"]
     with pytest.raises(Exception, match="row 2: label 30"):
         audit_stream.encode_npy_labels(tmp_path / "v.npy", ["10", "20"], "classes.txt")
+    np.save(tmp_path / "w.npy", np.array([0, 1, 5000]))
+    with pytest.raises(Exception, match="row 2: label 5,000 .* would make"):
+        audit_stream.encode_npy_labels(tmp_path / "w.npy")
 
 
 def test_streaming_calibration_equals_calibration_metrics():
