@@ -1,7 +1,8 @@
 """Out-of-core audit: big ``.npy`` predictions memory-mapped and audited in chunks.
 
 From :data:`STREAM_MIN_ROWS` rows on, ``run_audit`` takes this path for a
-``.npy`` of probabilities or logits (no model, no recalibration): the file is
+``.npy`` of labels with a ``.npy`` of probabilities or logits (default detection
+method, no model, no recalibration; tables take the in-memory path): the file is
 opened with ``np.load(mmap_mode="r")`` and read in chunks of about
 :data:`CHUNK_VALUES` values, so memory grows with the chunk, not with the file.
 
@@ -28,9 +29,8 @@ another order, which could move a flag only for a probability within about
 pass over that class, sorted exactly as cleanlab sorts. Calibration:
 see StreamingCalibration.
 
-Labels: a ``.npy`` of labels is memory-mapped too and encoded with a
-bincount lookup table (same classes as :func:`core.data.load_dataset`);
-a table is loaded as usual.
+Labels: the ``.npy`` of labels is memory-mapped too and encoded with a
+bincount lookup table (same classes as :func:`core.data.load_dataset`).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def npy_header(path) -> tuple[tuple[int, ...], np.dtype] | None:
 
 
 def wants_streaming(config: "AuditConfig") -> bool:
-    """True when the run's predictions are a ``.npy`` of at least STREAM_MIN_ROWS rows, with the
+    """True when DATA is a ``.npy`` of labels and the predictions a ``.npy`` of at least STREAM_MIN_ROWS rows, with the
     default detection method (cleanlab's find_label_issues defaults, self-confidence ranking),
     and no model or recalibration asks for the whole matrix in memory."""
     from .detection import DetectionMethod
@@ -79,6 +79,8 @@ def wants_streaming(config: "AuditConfig") -> bool:
     source = config.pred_probs or config.logits
     if not source or config.model or config.recalibrate or Path(source).suffix.lower() != ".npy":
         return False
+    if getattr(config, "annotators", None) or Path(str(config.data)).suffix.lower() != ".npy":
+        return False  # tables (ids, texts, several annotators) are loaded whole anyway: the in-memory path
     method = DetectionMethod.from_config(config)
     if not method.is_default or method.rank != "self_confidence":
         return False
@@ -709,15 +711,15 @@ class StreamedReport:
             "pred_probs": out / "pred_probs.npy",
         }
         # dictionary-encode the few-valued columns only: for floats and row numbers it costs time for nothing
-        few_valued = [*LABEL_COLUMNS, *(c.replace("_label", "_class") for c in LABEL_COLUMNS), "is_label_issue",
-                      "class_threshold"]
+        labels = [c for c in LABEL_COLUMNS if c != "consensus_label"]
+        few_valued = [*labels, *(c.replace("_label", "_class") for c in labels), "is_label_issue", "class_threshold"]
         writer, pending = None, None
         with ThreadPoolExecutor(max_workers=1) as pool:  # write chunk i while chunk i + 1 is computed
             try:
                 with ctx.stage("writing results", len(self.streamed.ranges)) as stage:
                     for chunk in self.streamed.example_chunks(stage):
                         chunk = self._decorate(chunk)
-                        for col in LABEL_COLUMNS:
+                        for col in (c for c in LABEL_COLUMNS if c in chunk.columns):
                             chunk[col.replace("_label", "_class")] = pd.Categorical.from_codes(
                                 chunk[col].to_numpy(), categories)
                         table = pa.Table.from_pandas(chunk, preserve_index=False)
@@ -751,20 +753,15 @@ class StreamedReport:
 def run_streamed_audit(config: "AuditConfig", ctx: RunContext | None = None) -> StreamedReport:
     """The out-of-core counterpart of core.pipeline.run_audit for big ``.npy`` predictions."""
     from .data import _class_list
-    from .pipeline import load_dataset_for
 
     ctx = ctx or RunContext()
     t0 = time.perf_counter()
     dataset = None
-    if Path(config.data).suffix.lower() == ".npy" and Path(config.data).is_file():
-        class_list, classes_source = _class_list(config.classes)
-        labels, names = encode_npy_labels(config.data, class_list, classes_source)
-        columns = {"label": "label", "text": None, "image": None, "id": None}
-    else:
-        dataset = load_dataset_for(config)
-        labels, names = dataset.labels, dataset.class_names
-        columns = {"label": dataset.label_col, "text": dataset.text_col, "image": dataset.image_col,
-                   "id": dataset.id_col}
+    if not Path(config.data).is_file():
+        raise InputError(f"{config.data}: no such file or folder")
+    class_list, classes_source = _class_list(config.classes)
+    labels, names = encode_npy_labels(config.data, class_list, classes_source)
+    columns = {"label": "label", "text": None, "image": None, "id": None}
     timings = {"load": time.perf_counter() - t0}
     ctx.check_cancelled()
     source = config.pred_probs or config.logits
