@@ -201,3 +201,4 @@ def test_other_detection_methods_stay_in_memory(tmp_path, small_chunks):
     assert not audit_stream.wants_streaming(AuditConfig(**base, filter_by="labelerrors-2021"))
     assert not audit_stream.wants_streaming(AuditConfig(**base, rank_by="normalized_margin"))
     assert not audit_stream.wants_streaming(AuditConfig(**base, recalibrate="temperature"))
+    assert not audit_stream.wants_streaming(AuditConfig(**base, correctness=True))
