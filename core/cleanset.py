@@ -18,12 +18,14 @@ spreadsheet would run as a formula are neutralised) or ``.parquet`` (raw values)
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .export import write_csv
 from .project import Project
 
@@ -35,15 +37,22 @@ def export_project(project_path, cleanset=None, decisions=None, drop_excluded: b
     """Write the cleanset and/or the decisions log of the project at ``project_path``.
 
     Returns {"cleanset": path, "decisions": path} for the files written. InputError when
-    neither output is given, the project is missing or damaged, or the dataset changed.
+    neither output is given, both are one file, an output would overwrite the project or
+    its dataset, the project is missing or damaged, or the dataset changed. The project
+    is opened read-only: exporting works from read-only media.
     """
     if cleanset is None and decisions is None:
         raise InputError("nothing to export: pass --cleanset FILE and/or --decisions FILE")
     for out in (cleanset, decisions):
         if out is not None:
             _check_output(out)
+    if cleanset is not None and decisions is not None and _same_file(cleanset, decisions):
+        raise InputError(f"{decisions}: --cleanset and --decisions name the same file; give two different files")
     written: dict[str, Path] = {}
-    with _open(project_path) as project:
+    with _open(project_path, read_only=True) as project:
+        for out in (cleanset, decisions):  # both checked before either is written
+            if out is not None:
+                _check_output(out, project)
         if cleanset is not None:
             written["cleanset"] = export_cleanset(project, cleanset, drop_excluded=drop_excluded,
                                                   use_consensus=use_consensus)
@@ -98,8 +107,8 @@ def cleanset_table(project: Project, *, drop_excluded: bool = False, use_consens
 
 def export_cleanset(project, out_path, *, drop_excluded: bool = False, use_consensus: bool = False) -> Path:
     """Write :func:`cleanset_table` of ``project`` (a Project or a project path) to ``out_path``."""
-    out = _check_output(out_path)
     with _open(project) as p:
+        out = _check_output(out_path, p)
         return _write(cleanset_table(p, drop_excluded=drop_excluded, use_consensus=use_consensus), out)
 
 
@@ -139,19 +148,20 @@ def decisions_log(project: Project) -> pd.DataFrame:
 
 def export_decisions(project, out_path) -> Path:
     """Write :func:`decisions_log` of ``project`` (a Project or a project path) to ``out_path``."""
-    out = _check_output(out_path)
     with _open(project) as p:
+        out = _check_output(out_path, p)
         return _write(decisions_log(p), out)
 
 
 class _open:
     """``with _open(project_or_path) as project``: opens (and closes) a path, passes a Project through."""
 
-    def __init__(self, project):
-        self.given = project
+    def __init__(self, project, read_only: bool = False):
+        self.given, self.read_only = project, read_only
 
     def __enter__(self) -> Project:
-        self.project = self.given if isinstance(self.given, Project) else Project.open(self.given)
+        self.project = self.given if isinstance(self.given, Project) else Project.open(self.given,
+                                                                                      read_only=self.read_only)
         return self.project
 
     def __exit__(self, *exc) -> None:
@@ -159,20 +169,57 @@ class _open:
             self.project.close()
 
 
-def _check_output(path) -> Path:
+def _check_output(path, project: Project | None = None) -> Path:
+    """``path`` as a Path; InputError for an unknown format, a missing folder, or (given the
+    project) a path that is the project file or would overwrite or change its dataset."""
     out = Path(path)
     if out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: unknown output format {out.suffix or '(no extension)'!r}; use .csv or .parquet")
     if not out.parent.is_dir():
         raise InputError(f"{out}: the folder {out.parent} does not exist")
+    if project is not None:
+        for suffix in ("", "-wal", "-shm"):
+            if _same_file(out, f"{project.path}{suffix}"):
+                raise InputError(f"{out}: is the project file itself; choose another name for the export")
+        data = project.dataset_path
+        if data is not None and data.is_dir() and _inside(out, data):
+            raise InputError(f"{out}: is inside the project's dataset folder {data}; writing there would "
+                             "change the dataset; choose another folder")
+        if data is not None and _same_file(out, data):
+            raise InputError(f"{out}: is the project's dataset; writing there would overwrite it; "
+                             "choose another name")
     return out
 
 
-def _write(df: pd.DataFrame, out: Path) -> Path:
+def _same_file(a, b) -> bool:
+    """True when ``a`` and ``b`` name one file (after symlinks, or as hard links)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
     try:
-        if out.suffix.lower() == ".parquet":
-            df.to_parquet(out, index=False)
-            return out
-        return write_csv(df, out)
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def _inside(path, folder) -> bool:
+    return Path(os.path.realpath(folder)) in Path(os.path.realpath(path)).parents
+
+
+def _write(df: pd.DataFrame, out: Path) -> Path:
+    """Write ``df`` by the extension, into a file beside ``out`` moved into place (a failed write
+    leaves an earlier file as it was). InputError for no permission, OutputError for a full disk."""
+    try:
+        if out.suffix.lower() != ".parquet":
+            return write_csv(df, out)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        try:
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return out
     except OSError as err:
-        raise InputError(f"{out}: cannot write ({err.strerror})") from None
+        reason = err.strerror or str(err)
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR):
+            raise InputError(f"{out}: cannot write ({reason})") from None
+        raise OutputError(f"{out}: cannot write ({reason}); nothing was replaced") from None

@@ -221,35 +221,10 @@ class Project:
         if not path.is_file():
             raise InputError(f"{path}: no such project file")
         reason = "opened read-only" if read_only else _read_only_reason(path)
-        conn = _connect_read_only(path) if reason else _connect(path, configure=False)
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise ProjectDamaged(path, f"SQLite integrity check failed ({check})")
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "meta" not in tables:
-                raise InputError(f"{path}: not a labelaudit project (an SQLite file without labelaudit's tables)")
-            fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-            if not fmt or _json(fmt[0], path, "format") != FORMAT:
-                raise InputError(f"{path}: not a labelaudit project")
-            if version > SCHEMA_VERSION:
-                raise InputError(f"{path}: made by a newer labelaudit (project schema {version}); update labelaudit")
-            missing = [t for t in TABLES if t not in tables]
-            if missing:
-                raise ProjectDamaged(path, f"the table{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                                           f"{'are' if len(missing) > 1 else 'is'} missing")
-            if not reason:
-                _configure(conn)
-            return cls(path, conn, reason)
-        except sqlite3.DatabaseError as err:
-            conn.close()
-            if "locked" in str(err) or "busy" in str(err):
-                raise InputError(f"{path}: the project is locked by another program ({err}); try again") from None
-            raise ProjectDamaged(path, f"not a readable SQLite database ({err})") from None
-        except BaseException:
-            conn.close()
-            raise
+            return cls(path, *_open_checked(path, reason))
+        except _CannotWrite:  # SQLite could not write beside the file after all: open it read-only
+            return cls(path, *_open_checked(path, "the file or its folder cannot be written"))
 
     def save_as(self, path) -> None:
         """Copy the whole project to ``path`` (replacing it) and continue working there.
@@ -537,7 +512,9 @@ class Project:
 
     def undo(self) -> list[int]:
         """Undo the latest step (a decision, a batch or an import) by appending trail entries
-        that restore the earlier state. Returns the rows affected ([] when there is nothing to undo)."""
+        that restore the earlier state. Returns the rows affected ([] when there is nothing to undo).
+        HistoryConflict (nothing changes) when another window or process decided one of the
+        step's rows after it."""
         if not self._undo:
             return []
         target = self._undo[-1]
@@ -545,7 +522,8 @@ class Project:
         return self._step_rows(target)
 
     def redo(self) -> list[int]:
-        """Redo the latest undone step; returns the rows affected ([] when there is nothing to redo)."""
+        """Redo the latest undone step; returns the rows affected ([] when there is nothing to redo).
+        HistoryConflict as for :meth:`undo`."""
         if not self._redo:
             return []
         target = self._redo[-1]
@@ -799,8 +777,8 @@ class Project:
                 (first, *rows)):
             if step not in self._known_steps:
                 raise HistoryConflict(
-                    f"cannot {kind}: row {row} was decided later by {reviewer} at {time[:19].replace('T', ' ')} UTC "
-                    f"(in another window or process); {kind} would overwrite that decision")
+                    f"row {row} was decided later by {reviewer} at {time[:19].replace('T', ' ')} UTC (in another "
+                    f"window or process); {kind}ing step {target} would overwrite that decision")
 
     def _insert_step(self, reviewer: str, kind: str, target: int | None, description: str) -> int:
         cur = self._conn.execute("INSERT INTO steps(time, reviewer, kind, target, description) VALUES (?, ?, ?, ?, ?)",
@@ -913,6 +891,49 @@ def _read_only_reason(path: Path) -> str | None:
     if not os.access(path.resolve().parent, os.W_OK | os.X_OK):
         return "no permission to write in its folder"
     return None
+
+
+class _CannotWrite(Exception):
+    """SQLite could not open a project for writing although the checks said it could."""
+
+
+def _open_checked(path: Path, reason: str | None) -> tuple[sqlite3.Connection, str | None]:
+    """(connection, read-only reason) for a verified project file (see :meth:`Project.open`)."""
+    conn = None
+    try:
+        conn = _connect_read_only(path) if reason else _connect(path, configure=False)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise ProjectDamaged(path, f"SQLite integrity check failed ({_short(check)})")
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            raise InputError(f"{path}: not a labelaudit project (an SQLite file without labelaudit's tables)")
+        fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        if not fmt or _json(fmt[0], path, "format") != FORMAT:
+            raise InputError(f"{path}: not a labelaudit project")
+        if version > SCHEMA_VERSION:
+            raise InputError(f"{path}: made by a newer labelaudit (project schema {version}); update labelaudit")
+        missing = [t for t in TABLES if t not in tables]
+        if missing:
+            raise ProjectDamaged(path, f"the table{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                                       f"{'are' if len(missing) > 1 else 'is'} missing")
+        if not reason:
+            _configure(conn)
+        return conn, reason
+    except sqlite3.DatabaseError as err:
+        if conn is not None:
+            conn.close()
+        text = str(err)
+        if "locked" in text or "busy" in text:
+            raise InputError(f"{path}: the project is locked by another program; try again") from None
+        if not reason and ("readonly" in text or "unable to open" in text):
+            raise _CannotWrite() from None
+        raise ProjectDamaged(path, f"not a readable SQLite database ({_short(err)})") from None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

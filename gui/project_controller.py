@@ -264,7 +264,8 @@ class ProjectController(QObject):
         def loaded(result):
             project, report, results, status = result
             self._opened = (project, report)
-            self.window.show_loaded(results, f"Opened {Path(path).name}: {self._progress_text(project)}")
+            read_only = f" · Read-only: {project.read_only}" if project.read_only else ""
+            self.window.show_loaded(results, f"Opened {Path(path).name}: {self._progress_text(project)}{read_only}")
             self.window.remember_project(path, dataset_name(report))
             if status in ("changed", "missing"):
                 what = "has changed on disk" if status == "changed" else "is no longer where it was"

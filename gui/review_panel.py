@@ -1,8 +1,10 @@
 """Review mode: one flagged example at a time, decided with one key.
 
 A thin Qt view over :class:`core.review.ReviewSession`; every decision is
-committed to the project file before the view moves on. Keys (shown in the
-panel's legend):
+committed to the project file before the view moves on. A decision, undo or
+redo that cannot be stored (disk full, locked, read-only, a later decision from
+another window) is not taken: the view stays on the row and a red line says why.
+A read-only project says so above the example. Keys (shown in the panel's legend):
 
     K keep given · A accept suggested · X exclude · U unsure (needs another look)
     digits pick a class: 1-9, 0 for the first ten classes, or the digit itself when
@@ -15,7 +17,9 @@ panel's legend):
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -36,8 +40,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from labelaudit.core.errors import InputError, OutputError
 from labelaudit.core.project import Project
 from labelaudit.core.review import ReviewSession
+
+from .worker import one_line
+
+log = logging.getLogger("labelaudit.gui")
 
 LEGEND = (
     "<b>K</b> keep given · <b>A</b> accept suggested · <b>X</b> exclude · <b>U</b> unsure · "
@@ -91,26 +100,35 @@ class ReviewPanel(QWidget):
             self.refresh()
 
     def decide(self, action: str, label=None) -> None:
-        """Record ``action`` for the shown example and show the next one."""
-        row = self.session.decide(action, label)
+        """Record ``action`` for the shown example and show the next one (stay, saying why, when
+        it cannot be stored)."""
+        row = self._attempt("Not stored", lambda: self.session.decide(action, label))
         if row is not None:
             self._changed([row])
 
     def accept_top(self) -> None:
         """Accept the suggested label for the top K (the spin box) undecided rows of the queue."""
-        rows = self.session.accept_top(self.batch_k.value())
+        rows = self._attempt("Not stored", lambda: self.session.accept_top(self.batch_k.value()))
         if rows:
             self._changed(rows)
 
     def undo(self) -> None:
-        self._changed(self.session.undo(), always=True)
+        rows = self._attempt("Not undone", self.session.undo)
+        if rows is not None:
+            self._changed(rows, always=True)
 
     def redo(self) -> None:
-        self._changed(self.session.redo(), always=True)
+        rows = self._attempt("Not redone", self.session.redo)
+        if rows is not None:
+            self._changed(rows, always=True)
 
     def refresh(self) -> None:
         """Redraw the shown example, its labels and the progress."""
         s = self.session
+        reason = s.project.read_only
+        self.read_only_label.setVisible(bool(reason))
+        self.read_only_label.setText(f"Read-only: {reason}. Decisions cannot be stored here; "
+                                     "File > Save Project As… makes a copy you can decide in." if reason else "")
         progress = s.progress()
         self.progress_label.setText(str(progress))
         self.progress_bar.setRange(0, max(progress.total, 1))
@@ -182,6 +200,15 @@ class ReviewPanel(QWidget):
     # ------------------------------------------------------------- internals
 
     def _build(self) -> None:
+        self.read_only_label = QLabel()
+        self.read_only_label.setWordWrap(True)
+        self.read_only_label.setTextFormat(Qt.PlainText)
+        self.read_only_label.setStyleSheet("color: #b36b00; font-weight: bold")
+        self.error_label = QLabel()  # "Not stored: ..." after a write that failed; cleared by the next one
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.PlainText)
+        self.error_label.setStyleSheet("color: #d9482b; font-weight: bold")
+        self.error_label.hide()
         self.progress_label = QLabel()
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(False)
@@ -270,8 +297,10 @@ class ReviewPanel(QWidget):
         top.addWidget(self.progress_label)
         top.addWidget(self.progress_bar, 1)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.read_only_label)
         layout.addLayout(top)
         layout.addWidget(self.header)
+        layout.addWidget(self.error_label)
         layout.addLayout(middle, 1)
         layout.addLayout(actions)
         layout.addWidget(classes)
@@ -298,11 +327,28 @@ class ReviewPanel(QWidget):
 
     def _note_entered(self) -> None:
         row = self.session.row
-        self.session.note(self.note_edit.text().strip())
+        text = self.note_edit.text().strip()
+        if self._attempt("Note not stored", lambda: self.session.note(text) or True) is None:
+            return  # keep the typed note in the field
         self.note_edit.clear()
         self.setFocus()
         if row is not None:
             self._changed([row])
+
+    def _attempt(self, what: str, write: Callable):
+        """``write()``'s result; on failure None, with the reason in the red line (nothing was taken)."""
+        try:
+            result = write()
+        except Exception as err:  # a bug too is shown here rather than only in a terminal
+            if not isinstance(err, (InputError, OutputError)):
+                log.exception("review write failed")
+            self.error_label.setText(f"{what}: {one_line(err)}")
+            self.error_label.show()
+            self.refresh()
+            return None
+        self.error_label.hide()
+        self.error_label.clear()
+        return result
 
     def _move(self, step: int) -> None:
         self.session.move(step)
