@@ -43,6 +43,8 @@ class TableFilter:
     bin: (bin index, n_bins, strategy) of a reliability diagram over the
       ``confidence`` column (core.calibration.bin_assignments).
     text: case-insensitive substring of the input column or the id ("" = any).
+    annotator: only rows this annotator labelled (the ``annotator_labels`` column
+      of a multi-annotator audit, core.multiannotator).
     """
 
     flagged_only: bool = False
@@ -52,6 +54,7 @@ class TableFilter:
     confidence: tuple[float, float] | None = None
     bin: tuple[int, int, str] | None = None
     text: str = ""
+    annotator: str | None = None
 
     def is_empty(self) -> bool:
         """True when the filter lets every row through."""
@@ -171,6 +174,12 @@ class ExampleTable:
         if flt.bin is not None:
             index, n_bins, strategy = flt.bin
             m &= self.bins(n_bins, strategy) == index
+        if flt.annotator is not None and "annotator_labels" in self.columns:
+            import re
+
+            pattern = f"(^|; ){re.escape(flt.annotator)}="
+            hits = pc.match_substring_regex(self.columns["annotator_labels"], pattern)
+            m &= np.asarray(pc.fill_null(hits, False), dtype=bool)
         if flt.text:
             candidates = np.flatnonzero(m)
             if len(candidates) == self.n:

@@ -179,6 +179,8 @@ class FilterBar(QWidget):
         if flt.given_suggested is not None:
             g, s = flt.given_suggested
             out.append(("given_suggested", f"{names[g]} → suggested {names[s]}"))
+        if flt.annotator is not None:
+            out.append(("annotator", f"Labelled by {flt.annotator}"))
         return out
 
     def _update_count(self, rows) -> None:

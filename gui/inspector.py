@@ -232,6 +232,8 @@ class InspectorPanel(QScrollArea):
                 value = "—" if math.isnan(value) else f"{value:.4f}"
             elif isinstance(value, bool):
                 value = "yes" if value else "no"
+            elif name == "annotator_labels":
+                value = str(value).replace("; ", "\n")  # one annotator per line
             rows.append((results.header(name)[0], "" if value is None else str(value)))
         self._set_details(rows)
 

@@ -276,6 +276,11 @@ class MainWindow(QMainWindow):
         self.benchmark_tab = BenchmarkTab()
         self.benchmark_tab.failed.connect(self.show_error)
         self.add_tab(self.benchmark_tab, "Benchmark")
+        from .annotators_panel import AnnotatorsPanel
+
+        self.annotators_tab = AnnotatorsPanel(self)
+        self.add_tab(self.annotators_tab, "Annotators")
+        self.annotators_tab.set_report(self.state.report)  # hidden until a run has annotators
         self.projects = ProjectController(self)
 
     def apply_recalibration(self, result) -> None:

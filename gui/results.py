@@ -46,10 +46,16 @@ COLUMN_INFO = {
                            "blank when the example has no near duplicate."),
     "human_reviewed": ("Reviewed", "A human reviewed this example (from --reviews)."),
     "is_validated_error": ("Validated error", "Human reviewers confirmed the label is wrong."),
+    "consensus_label": ("Consensus", "The annotators' consensus label (CROWDLAB: annotators weighed by their quality and the model)."),
+    "consensus_quality": ("Consensus quality", "How likely the consensus label is right (CROWDLAB); low = look again."),
+    "annotator_agreement": ("Agreement", "Share of this example's annotators who chose the consensus label."),
+    "n_annotations": ("Annotations", "How many annotators labelled this example."),
+    "annotator_labels": ("Annotators' labels", "Each annotator's label of this example."),
     "confidence_recalibrated": ("Recalibrated conf.", "Top-label confidence after recalibration (out-of-sample)."),
 }
 #: Shown first, in this order, when present.
-LEADING = ("is_label_issue", "row", "id", "given_label", "suggested_label", "decided_label", "decision", "predicted_label",
+LEADING = ("is_label_issue", "row", "id", "given_label", "suggested_label", "consensus_label", "annotator_agreement",
+           "decided_label", "decision", "predicted_label",
            "label_quality", "confidence")
 #: Review columns, filled from the project's decisions (gui.project_controller).
 DECISION_COLUMNS = ("decided_label", "decision")

@@ -203,7 +203,7 @@ def test_added_tabs_follow_the_report(qtbot, window, text_data):
 
     early = Tab()
     built_in = window.tabs.count()
-    assert [window.tabs.tabText(i) for i in range(built_in)] == ["Explore", "Calibration", "Benchmark"]
+    assert [window.tabs.tabText(i) for i in range(built_in)] == ["Explore", "Calibration", "Benchmark", "Annotators"]
     assert window.add_tab(early, "Early") == built_in
     report = run_to_results(qtbot, window, config_for(text_data))
     late = Tab()
