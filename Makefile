@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_audit.py
 	$(PY) benchmarks/bench_table.py
 	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_decision.py
 
 screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py
