@@ -24,7 +24,7 @@ answers): accuracy of each prompt variant, without / with contextual calibration
 P(True)'s AUROC; then the P(IK) probe's AUROC and Brier score per hidden layer and
 regularisation on 240 seeded arithmetic questions.
 
-    python benchmarks/bench_llm.py [--rows 100] [--device auto] [--batch-size N] [--prompts]
+    python benchmarks/bench_llm.py [--rows 100] [--device auto] [--batch-size N] [--model PATH] [--prompts]
 """
 
 from __future__ import annotations
@@ -425,13 +425,14 @@ def main(argv=None) -> None:
     ap.add_argument("--rows", type=int, default=100)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--model", default=None, help="a causal-LM folder or .gguf file (default: the bundled SmolLM2)")
     ap.add_argument("--prompts", action="store_true", help="measure the prompt variants on the sanity sets instead")
     args = ap.parse_args(argv)
     if args.prompts:
-        run_prompt_sanity(device=args.device)
-        run_p_ik_sanity(device=args.device)
+        run_prompt_sanity(device=args.device, model_path=args.model)
+        run_p_ik_sanity(device=args.device, model_path=args.model)
     else:
-        run_llm_benchmark(args.rows, device=args.device, batch_size=args.batch_size)
+        run_llm_benchmark(args.rows, device=args.device, batch_size=args.batch_size, model_path=args.model)
 
 
 if __name__ == "__main__":
