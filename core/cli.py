@@ -221,8 +221,9 @@ def cmd_audit(args) -> int:
         on_progress=None if args.quiet else TerminalProgress(),
         on_notice=lambda text: print(f"note: {text}", file=sys.stderr),
     )
-    report = run_audit(config, ctx)
-    paths = write_outputs(report, out)
+    with ctx.warnings_as_notices():
+        report = run_audit(config, ctx)
+        paths = write_outputs(report, out)
     s, cal = report.summary, report.summary["calibration"]
     print(
         f"{s['n_examples']:,} examples, {s['n_classes']} classes, model: {s['model']} ({s['device']})\n"
@@ -322,7 +323,8 @@ def main(argv: list[str] | None = None, front_end: dict | None = None) -> int:
         command = commands.get(args.command or "gui")
         if command is None:
             raise InputError(f"'{args.command or 'gui'}' opens the app: run it with the 'labelaudit' command")
-        return command(args)
+        with RunContext(on_notice=lambda text: print(f"note: {text}", file=sys.stderr)).warnings_as_notices():
+            return command(args)  # a library's warning is a "note:" line, not a Python warning on stderr
     except InputError as err:
         print(f"labelaudit: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

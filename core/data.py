@@ -115,6 +115,13 @@ class Dataset:
             )
         return ["" if _is_missing(v) else str(v) for v in self.table[self.text_col].tolist()]
 
+    def texts_to_score(self) -> list[str]:
+        """:meth:`texts`, for a model to score: InputError when every one is blank."""
+        texts = self.texts()
+        if not any(t.strip() for t in texts):
+            raise InputError(f"{self.source}: every text in column {self.text_col!r} is blank; no text to score")
+        return texts
+
     def image_paths(self) -> list[Path]:
         """The image column as paths, relative ones resolved against ``root``."""
         if self.image_col is None:
@@ -262,7 +269,8 @@ def detect_columns(df, label_col=None, text_col=None, image_col=None, id_col=Non
         out["id_col"] = ids[0] if ids else None
     if out["text_col"] is None:
         cands = [c for c in free() if not ptypes.is_numeric_dtype(df[c]) and not ptypes.is_bool_dtype(df[c])]
-        hits = _by_tiers(cands, norm, _TEXT_TIERS)
+        empty = [c for c in free() if c not in cands and df[c].isna().all()]  # named "text" but all blank
+        hits = _by_tiers(cands, norm, _TEXT_TIERS) or _by_tiers(empty, norm, _TEXT_TIERS)
         if len(hits) == 1:
             out["text_col"] = hits[0]
         elif not hits and out["image_col"] is None:
@@ -630,6 +638,13 @@ def _is_missing(v) -> bool:
 def _encode_labels(col: pd.Series, source: str, name: str, class_list, classes_source):
     """Return (int64 indices, class names) for a label column; see the module docstring."""
     col = col.reset_index(drop=True)
+    if col.dtype == object:
+        nested = np.flatnonzero(col.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy())
+        if len(nested):
+            r = int(nested[0])
+            kind = "an object" if isinstance(col.iloc[r], dict) else "a list"
+            raise InputError(f"{source}: row {r}: the label in column {name!r} is {kind}, not one class "
+                             f"(multi-label data is not supported)")
     if ptypes.is_bool_dtype(col):  # True/False labels keep their names (classes "False", "True")
         col = col.astype(object).map(lambda v: v if _is_missing(v) else str(bool(v)))
     missing = col.isna().to_numpy().copy()

@@ -7,7 +7,9 @@ numeric array; ``n``/``k`` equal to the dataset's; no NaN or infinity; then
 for probabilities every entry in ``[-1e-6, 1 + 1e-3]`` and every row summing to
 1 within ``1e-3``. Rows inside those tolerances that are not exact (sum off by
 more than 1e-9, or an entry outside [0, 1]) are clipped to [0, 1] and
-renormalised, with one notice; anything else raises InputError, with a hint to
+renormalised, with one notice counting the rows that missed by more than the
+file's own rounding (a float32 file's rows may miss by (k + 2) float32 epsilons
+silently); anything else raises InputError, with a hint to
 load the file as logits where that fits. Logits go through a softmax instead.
 """
 
@@ -129,25 +131,38 @@ def _validate(arr, source, n_examples, n_classes, ctx, *, logits, owned, names):
         raise InputError(f"{source}: row {r} sums to {sums[r]:.6g}, not 1 (tolerance {SUM_TOL:g}); "
                          f"{_LOGITS_HINT}")
 
-    changed_rows = deviation > EXACT_TOL
+    rounding = _rounding_tolerance(arr.dtype, k)
+    fix_rows = deviation > EXACT_TOL      # renormalised
+    news_rows = deviation > rounding      # ... and told: more than the file's own rounding
     n_clipped = 0
     if lowest < 0 or highest > 1:
-        outside = (out < 0) | (out > 1)
-        n_clipped = int(np.count_nonzero(outside))
-        changed_rows |= outside.any(axis=1)
-        del outside
-    changed = int(np.count_nonzero(changed_rows))
-    if not changed:
+        fix_rows |= ((out < 0) | (out > 1)).any(axis=1)
+        far = (out < -rounding) | (out > 1 + rounding)
+        n_clipped = int(np.count_nonzero(far))
+        news_rows |= far.any(axis=1)
+        del far
+    if not fix_rows.any():
         return out
     largest = max(float(deviation.max()), highest - 1.0, -lowest)
     if not owned:
         out = out.copy()
     np.clip(out, 0.0, 1.0, out=out)
     out /= (out @ np.ones(k))[:, None]
-    clipped = f"; clipped {n_clipped} values to [0, 1]" if n_clipped else ""
-    _notice(ctx, f"{source}: renormalised {changed} rows whose probabilities summed to 1 within "
-                 f"{SUM_TOL:g} (largest deviation {largest:.1e}){clipped}")
+    changed = int(np.count_nonzero(news_rows))
+    if changed:
+        clipped = f"; clipped {n_clipped:,} values to [0, 1]" if n_clipped else ""
+        _notice(ctx, f"{source}: renormalised {changed:,} rows whose probabilities summed to 1 within "
+                     f"{SUM_TOL:g} (largest deviation {largest:.1e}){clipped}")
     return out
+
+
+def _rounding_tolerance(dtype, k: int) -> float:
+    """How far a row of ``k`` probabilities stored as ``dtype`` may miss 1 by rounding alone:
+    (k + 2) machine epsilons for float32/float16 (renormalised without a notice), else EXACT_TOL."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f" and dtype.itemsize < 8:
+        return min(SUM_TOL, (k + 2) * float(np.finfo(dtype).eps))
+    return EXACT_TOL
 
 
 def _raise_first_nonfinite(arr, rows, source, names, chunk=4096):

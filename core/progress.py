@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import Cancelled
+from .errors import Cancelled, plain_line
 
 
 @dataclass(frozen=True)
@@ -129,3 +131,19 @@ class RunContext:
         """Raise Cancelled if a cancel was requested."""
         if self._cancel.is_set():
             raise Cancelled("cancelled by the user")
+
+    @contextmanager
+    def warnings_as_notices(self):
+        """Within the block, a Python warning (numpy, PIL, a library's deprecation) becomes one
+        notice of this run, each distinct message once, instead of text on stderr."""
+        seen: set[str] = set()
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            text = plain_line(f"{message} ({category.__name__})")
+            if text not in seen:
+                seen.add(text)
+                self.notice(text)
+
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield self

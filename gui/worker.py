@@ -82,12 +82,13 @@ class AuditThread(QThread):
             run_fn = self.run_fn
             if run_fn is None:
                 from labelaudit.core.pipeline import run_audit as run_fn
-            report = run_fn(self.config, self.ctx)
-            self.ctx.check_cancelled()
             prepare = self.prepare
             if prepare is None:
                 from .results import prepare_results as prepare
-            results = prepare(report)
+            with self.ctx.warnings_as_notices():
+                report = run_fn(self.config, self.ctx)
+                self.ctx.check_cancelled()
+                results = prepare(report)
             self.ctx.check_cancelled()
         except Cancelled:
             self.elapsed_s = time.perf_counter() - t0

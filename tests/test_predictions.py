@@ -38,8 +38,8 @@ def test_labelerrors_pred_probs_load_and_renormalise(labelerrors, name, k, max_d
 def test_imdb_notice_counts_rows_and_clipped_values(labelerrors):
     ctx = RunContext()
     load_predictions(labelerrors / "imdb" / "pred_probs.npy", ctx=ctx)
-    assert "renormalised 25000 rows" in ctx.notices[0]
-    assert "clipped 2744 values to [0, 1]" in ctx.notices[0]
+    assert "renormalised 25,000 rows" in ctx.notices[0]
+    assert "clipped 2,744 values to [0, 1]" in ctx.notices[0]
     assert "largest deviation 2.0e-05" in ctx.notices[0]
 
 
@@ -205,3 +205,24 @@ def test_large_array_stays_float64_and_normalised():
     out = check_pred_probs(p, source="big", ctx=ctx, n_examples=200_000, n_classes=10)
     assert out.dtype == np.float64 and np.abs(out.sum(axis=1) - 1).max() < 1e-12
     assert len(ctx.notices) <= 1
+
+
+def test_float32_rounding_is_renormalised_quietly_and_real_misses_are_counted(tmp_path):
+    """A float32 file whose rows miss 1 only by float32 rounding is not news; real deviations are,
+    counted with thousands separators."""
+    rng = np.random.default_rng(3)
+    k = 10
+    logits = rng.normal(size=(3000, k)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)  # float32 softmax
+    assert probs.dtype == np.float32
+    deviation = np.abs(probs.astype(np.float64).sum(axis=1) - 1)
+    assert deviation.max() > 1e-9 and deviation.max() <= (k + 2) * np.finfo(np.float32).eps
+    ctx = RunContext()
+    out = load_predictions(save(tmp_path, "p32.npy", probs), ctx=ctx)
+    assert ctx.notices == []
+    assert np.abs(out.sum(axis=1) - 1).max() < 1e-12
+
+    probs[:1234, 0] += 2e-4  # a real deviation in 1,234 rows
+    ctx = RunContext()
+    load_predictions(save(tmp_path, "p32b.npy", probs), ctx=ctx)
+    assert len(ctx.notices) == 1 and "renormalised 1,234 rows" in ctx.notices[0]

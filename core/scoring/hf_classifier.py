@@ -125,7 +125,7 @@ class HFClassifierScorer:
         id2label = getattr(self.config, "id2label", None) or {}
         model_labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(len(id2label))]
         cols, note = map_labels(model_labels, dataset.class_names, self.folder)
-        inputs = dataset.texts() if self.kind == "text" else dataset.image_paths()
+        inputs = dataset.texts_to_score() if self.kind == "text" else dataset.image_paths()
         timings = {}
         t0 = time.perf_counter()
         self._load()

@@ -733,7 +733,7 @@ class LLMScorer:
             run.ctx.notice("the class names are numbers, so the LLM scores digits, not meanings; "
                            "pass --classes with one class name per line for a meaningful zero-shot audit")
         listed = ", ".join(names)
-        texts = self._cut(run, [_cell_text(t) for t in dataset.texts()])
+        texts = self._cut(run, [_cell_text(t) for t in dataset.texts_to_score()])
         prompts = [self._render(run, template, text=t, classes=listed) for t in texts]
         options = [" " + c.replace("_", " ").strip() for c in names]
         logprob, n_tok, hidden = self._logprobs(run, prompts, [options] * len(prompts))

@@ -395,7 +395,8 @@ class EmbeddingProbeScorer:
         pick_device(device)  # an unavailable device is an input error before any work
 
     def score(self, dataset: "Dataset", ctx: "RunContext") -> ScoreResult:
-        texts = dataset.texts()
+        check_two_classes(dataset)
+        texts = dataset.texts_to_score()
         if self.quantize and pick_device(self.device).type != "cpu":
             ctx.notice("--int8 applies on CPU only; running the exact model on the GPU")
         emb, info = embed_texts(
@@ -419,6 +420,15 @@ class EmbeddingProbeScorer:
             embeddings=emb,
             timings_s=timings,
         )
+
+
+def check_two_classes(dataset: "Dataset") -> None:
+    """InputError unless the given labels hold at least two classes: a probe learns from them."""
+    present = np.unique(dataset.labels)
+    if len(present) < 2:
+        name = dataset.class_names[int(present[0])] if len(present) else "?"
+        raise InputError(f"{dataset.source}: every row is labelled {name!r}; the probe needs at least two "
+                         f"classes to learn from (or pass --pred-probs)")
 
 
 def load_pixels(paths: Sequence[Path], ctx: "RunContext", *, source: str = "") -> np.ndarray:
@@ -457,6 +467,7 @@ class PixelProbeScorer:
         self.folds, self.seed, self.C = folds, seed, C
 
     def score(self, dataset: "Dataset", ctx: "RunContext") -> ScoreResult:
+        check_two_classes(dataset)
         t0 = time.perf_counter()
         pixels = load_pixels(dataset.image_paths(), ctx, source=dataset.source)
         timings = {"read_images": time.perf_counter() - t0}
