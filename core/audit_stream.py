@@ -107,9 +107,9 @@ def _open_npy(path, what: str) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{source}: no such file")
-    with open(p, "rb") as fh:
-        if fh.read(6) != b"\x93NUMPY":
-            raise InputError(f"{source}: not a .npy file (it lacks the NumPy header)")
+    from .data import check_npy_header
+
+    check_npy_header(p, source, what)  # the data the header announces is in the file
     try:
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except ValueError as e:
@@ -280,7 +280,8 @@ class PredictionChunks:
     def check_chunk(self, s: int, out: np.ndarray, stats: dict) -> np.ndarray | None:
         """Check raw rows starting at row ``s``; return the renormalised rows' sums
         (what dividing by would use) or None for logits. Updates ``stats``."""
-        from .predictions import _LOGITS_HINT, NEGATIVE_TOL, SUM_TOL, EXACT_TOL, _col, _raise_first_nonfinite
+        from .predictions import (_LOGITS_HINT, NEGATIVE_TOL, SUM_TOL, EXACT_TOL, _col, _raise_first_nonfinite,
+                                  _rounding_tolerance)
 
         src, k = self.source, self.k
         with np.errstate(all="ignore"):
@@ -306,14 +307,19 @@ class PredictionChunks:
             r = int(np.argmax(deviation > SUM_TOL))
             raise InputError(f"{src}: row {s + r} sums to {sums[r]:.6g}, not 1 (tolerance {SUM_TOL:g}); "
                              f"{_LOGITS_HINT}")
+        rounding = _rounding_tolerance(self.array.dtype, k)  # a float32 file's own rounding is not news
         changed_rows = deviation > EXACT_TOL
+        news_rows = deviation > rounding
         clipped_sums = sums
         if lowest < 0 or highest > 1:
             outside = (out < 0) | (out > 1)
-            stats["clipped"] += int(np.count_nonzero(outside))
+            far = (out < -rounding) | (out > 1 + rounding)
+            stats["clipped"] += int(np.count_nonzero(far))
             changed_rows |= outside.any(axis=1)
+            news_rows |= far.any(axis=1)
             clipped_sums = np.clip(out, 0.0, 1.0) @ self._ones
         stats["changed"] += int(np.count_nonzero(changed_rows))
+        stats["news"] += int(np.count_nonzero(news_rows))
         stats["largest"] = max(stats["largest"], float(deviation.max()), highest - 1.0, -lowest)
         return clipped_sums
 
@@ -380,7 +386,7 @@ class StreamedAudit:
         from cleanlab.internal.constants import CONFIDENT_THRESHOLDS_LOWER_BOUND
 
         k = self.k
-        stats = {"changed": 0, "clipped": 0, "largest": 0.0}
+        stats = {"changed": 0, "news": 0, "clipped": 0, "largest": 0.0}
         self.class_counts = np.zeros(k, dtype=np.int64)
         given_raw = np.zeros(k)
         given_norm = np.zeros(k)
@@ -403,8 +409,9 @@ class StreamedAudit:
                 stage.advance(1)
         if stats["changed"]:
             self.preds.renormalise = True
-            clipped = f"; clipped {stats['clipped']} values to [0, 1]" if stats["clipped"] else ""
-            self.ctx.notice(f"{self.preds.source}: renormalised {stats['changed']} rows whose probabilities summed "
+        if stats["news"]:
+            clipped = f"; clipped {stats['clipped']:,} values to [0, 1]" if stats["clipped"] else ""
+            self.ctx.notice(f"{self.preds.source}: renormalised {stats['news']:,} rows whose probabilities summed "
                             f"to 1 within 1e-3 (largest deviation {stats['largest']:.1e}){clipped}")
         sums = given_norm if self.preds.renormalise else given_raw
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -422,7 +422,7 @@ def _read_jsonl(p: Path, source: str) -> pd.DataFrame:
 def read_npy(p: Path, source: str, what: str) -> np.ndarray:
     """Load a ``.npy`` array without pickle; InputError for other files and object arrays.
     ``what`` ("labels", "predictions") words the hint."""
-    _check_npy_header(p, source, what)
+    check_npy_header(p, source, what)
     try:
         return np.load(p, allow_pickle=False)
     except ValueError as e:
@@ -434,7 +434,7 @@ def read_npy(p: Path, source: str, what: str) -> np.ndarray:
         raise InputError(f"{source}: not a readable .npy file ({e})") from None
 
 
-def _check_npy_header(p: Path, source: str, what: str) -> None:
+def check_npy_header(p: Path, source: str, what: str) -> None:
     """Read the ``.npy`` header (numpy.lib.format) and check that the data it announces is in
     the file: a small file claiming a huge shape is refused before np.load allocates it."""
     from numpy.lib import format as npformat

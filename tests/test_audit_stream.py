@@ -70,7 +70,8 @@ def test_streamed_flags_equal_in_memory_on_300k_float32_rows(tmp_path, monkeypat
         assert streamed.summary[key] == pytest.approx(in_memory.summary[key], rel=1e-12), key
     for key, value in in_memory.summary["calibration"].items():
         assert streamed.summary["calibration"][key] == pytest.approx(value, abs=1e-6), key
-    assert any("renormalised" in note for note in streamed.notices)
+    # every row is renormalised, quietly: missing 1 by float32 rounding is not news (issue 10)
+    assert not any("renormalised" in note for note in streamed.notices + in_memory.notices)
     assert streamed.summary["detection"] == in_memory.summary["detection"]
 
 
