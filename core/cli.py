@@ -97,6 +97,9 @@ def add_detection_options(p: argparse.ArgumentParser) -> None:
     det.add_argument("--annotators", choices=["long", "wide", "votes"],
                      help="several labels per example: a long table (id, annotator, label), one column per "
                      "annotator, or the vote counts of --reviews; consensus and annotator quality by CROWDLAB")
+    det.add_argument("--multi-label", action="store_true",
+                     help="several labels per example ('a|b', JSON lists, or one 0/1 column per class); "
+                     "needs --pred-probs with per-class probabilities")
     det.add_argument("--frac-noise", type=_fraction, default=1.0, metavar="F",
                      help="flag this fraction of cleanlab's estimated count (prune_by_* and both only; default 1)")
 
@@ -185,6 +188,7 @@ def config_from_args(args: argparse.Namespace):
         num_issues=args.num_issues,
         frac_noise=args.frac_noise,
         annotators=args.annotators,
+        multi_label=args.multi_label,
         out=getattr(args, "out", None),
     )
 
@@ -221,6 +225,9 @@ def cmd_audit(args) -> int:
         on_progress=None if args.quiet else TerminalProgress(),
         on_notice=lambda text: print(f"note: {text}", file=sys.stderr),
     )
+    if config.multi_label:
+        with ctx.warnings_as_notices():
+            return _audit_multilabel(config, out)
     with ctx.warnings_as_notices():
         report = run_audit(config, ctx)
         paths = write_outputs(report, out)
@@ -265,6 +272,25 @@ def _name_paths(specs, option: str, what: str) -> dict[str, str]:
             raise InputError(f"{option} {name!r} given twice")
         models[name] = path
     return models
+
+
+def _audit_multilabel(config, out: Path) -> int:
+    from .multilabel import run_multilabel_audit, write_multilabel_outputs
+
+    report = run_multilabel_audit(config)
+    paths = write_multilabel_outputs(report, out)
+    s, cal = report.summary, report.summary["calibration"]
+    worst = max(s["calibration_per_class"], key=lambda c: c["ece"] if c["ece"] is not None else -1)
+    print(
+        f"{s['n_examples']:,} examples, {s['n_classes']} classes (multi-label), model: {s['model']}\n"
+        f"exact-match accuracy {s['accuracy']:.4f}, Hamming accuracy {s['hamming_accuracy']:.4f}; "
+        f"{s['n_label_issues']:,} likely label issues ({100 * s['label_issue_rate']:.2f}%), "
+        f"{s['detection']['description']}\n"
+        f"per-class ECE (15 equal-width bins, each class binary): mean {cal['ece']:.4f}, "
+        f"worst {worst['class_name']} {worst['ece']:.4f}"
+    )
+    print(f"wrote {', '.join(p.name for p in paths.values())} to {out}")
+    return EXIT_OK
 
 
 def cmd_benchmark(args) -> int:

@@ -55,6 +55,7 @@ class AuditConfig:
     num_issues: int | None = None
     frac_noise: float = 1.0
     annotators: str | None = None
+    multi_label: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
