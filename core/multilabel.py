@@ -343,3 +343,77 @@ def write_multilabel_outputs(report: MultiLabelReport, out_dir) -> dict[str, Pat
 
     written = replace_results(out_dir, write)
     return {key: written[name] for key, name in files.items()}
+
+
+class MultiLabelReview:
+    """Review decisions on a multi-label audit, one JSON line per decision, synced to disk as made.
+
+    path: the decisions file (``.jsonl``; created when missing, read back when it
+    exists: the last line of a row counts). report: the MultiLabelReport. A
+    decision is a label set: ``keep`` (the given set), ``accept`` (the suggested
+    set) or ``edit`` (:meth:`toggle` flips one class of the current set).
+    ``queue``: the flagged rows, worst label quality first.
+    """
+
+    def __init__(self, path, report: MultiLabelReport):
+        self.path = Path(path)
+        self.report = report
+        self.names = report.class_names
+        index = {n: i for i, n in enumerate(self.names)}
+        ex = report.examples
+        self._given = [self._parse(s, index) for s in ex["given_labels"]]
+        self._suggested = [self._parse(s, index) for s in ex["suggested_labels"]]
+        self.decisions: dict[int, tuple[str, list[int]]] = {}
+        if self.path.exists():
+            for lineno, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+                try:
+                    rec = json.loads(line)
+                    self.decisions[int(rec["row"])] = (rec["action"], sorted(index[n] for n in rec["labels"]))
+                except (ValueError, KeyError, TypeError):
+                    raise InputError(f"{self.path}: line {lineno}: not a multi-label decision") from None
+        flagged = ex[ex["is_label_issue"].to_numpy()].sort_values(["label_quality", "row"], kind="stable")
+        self.queue = [int(r) for r in flagged["row"]]
+
+    @staticmethod
+    def _parse(text: str, index) -> list[int]:
+        return sorted(index[n] for n in text.split(SEP) if n) if text else []
+
+    def current(self, row: int) -> list[int]:
+        """The row's label set now: its decision, else the given set."""
+        return list(self.decisions[row][1]) if row in self.decisions else list(self._given[row])
+
+    def _record(self, row: int, action: str, labels: list[int]) -> list[int]:
+        labels = sorted(set(labels))
+        line = json.dumps({"row": int(row), "action": action, "labels": [self.names[c] for c in labels],
+                           "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+            f.flush()
+            import os
+
+            os.fsync(f.fileno())
+        self.decisions[row] = (action, labels)
+        return labels
+
+    def keep(self, row: int) -> list[int]:
+        return self._record(row, "keep", self._given[row])
+
+    def accept(self, row: int) -> list[int]:
+        return self._record(row, "accept", self._suggested[row])
+
+    def toggle(self, row: int, cls: int) -> list[int]:
+        """Flip class ``cls`` in the row's current set (InputError for a class that does not exist)."""
+        if not 0 <= cls < len(self.names):
+            raise InputError(f"class {cls + 1} does not exist ({len(self.names)} classes)")
+        labels = set(self.current(row)) ^ {cls}
+        return self._record(row, "edit", sorted(labels))
+
+    def cleanset(self) -> pd.DataFrame:
+        """The data table plus ``given_labels``, ``corrected_labels`` (decided set, else given) and ``decision``."""
+        table = self.report.data.table.copy()
+        corrected = [SEP.join(self.names[c] for c in self.current(r)) for r in range(len(self._given))]
+        decision = [self.decisions[r][0] if r in self.decisions else None for r in range(len(self._given))]
+        for col, values in (("given_labels", self.report.examples["given_labels"].tolist()),
+                            ("corrected_labels", corrected), ("decision", decision)):
+            table[f"labelaudit_{col}" if col in self.report.data.table.columns else col] = values
+        return table

@@ -130,3 +130,37 @@ def test_multilabel_needs_per_class_probabilities(planted, capsys):
     assert code == 2 and "shape (300, 3)" in capsys.readouterr().err
     code = main(["audit", str(d / "pipes.csv"), "--multi-label", "--out", str(d / "o"), "--quiet"])
     assert code == 2 and "--multi-label needs --pred-probs" in capsys.readouterr().err
+
+
+def test_review_toggles_classes_survives_reopening_and_writes_the_cleanset(planted, tmp_path):
+    from labelaudit.core.multilabel import MultiLabelReview, run_multilabel_audit
+    from labelaudit.core.pipeline import AuditConfig
+
+    d = planted["dir"]
+    report = run_multilabel_audit(AuditConfig(data=str(d / "pipes.csv"), pred_probs=str(d / "probs.npy"),
+                                              multi_label=True))
+    review = MultiLabelReview(tmp_path / "decisions.jsonl", report)
+    ex = report.examples.set_index("row")
+    assert review.queue == ex[ex["is_label_issue"]].sort_values("label_quality", kind="stable").index.tolist()
+    first, second, third = review.queue[:3]
+    given = [g for g in ex.loc[first, "given_labels"].split("|") if g]
+    review.toggle(first, 0)  # news flips
+    review.toggle(first, 3)  # weather flips
+    review.toggle(first, 3)  # and back
+    review.accept(second)
+    review.keep(third)
+    with pytest.raises(Exception, match="class 9 does not exist"):
+        review.toggle(first, 8)
+
+    again = MultiLabelReview(tmp_path / "decisions.jsonl", report)  # read back from disk
+    expected_first = sorted((set(given) ^ {"news"}), key=CLASSES.index)
+    assert [CLASSES[c] for c in again.current(first)] == expected_first
+    clean = again.cleanset()
+    assert clean.loc[first, "corrected_labels"] == "|".join(expected_first)
+    assert clean.loc[second, "corrected_labels"] == ex.loc[second, "suggested_labels"]
+    assert clean.loc[third, "corrected_labels"] == ex.loc[third, "given_labels"]
+    assert (clean.loc[first, "decision"], clean.loc[second, "decision"], clean.loc[third, "decision"]) == (
+        "edit", "accept", "keep")
+    untouched = [r for r in range(300) if r not in (first, second, third)]
+    assert (clean.loc[untouched, "corrected_labels"] == clean.loc[untouched, "given_labels"]).all()
+    assert clean.loc[untouched, "decision"].isna().all()
