@@ -188,6 +188,11 @@ def _check_output(path, project: Project | None = None) -> Path:
         if data is not None and _same_file(out, data):
             raise InputError(f"{out}: is the project's dataset; writing there would overwrite it; "
                              "choose another name")
+        for key in ("reviews", "classes", "pred_probs", "logits"):  # the run's other input files
+            source = project.config.get(key)
+            if source and _same_file(out, source):
+                raise InputError(f"{out}: is the project's {key.replace('_', ' ')} file; writing there would "
+                                 "overwrite it; choose another name")
     return out
 
 

@@ -280,7 +280,7 @@ class Project:
     @property
     def config(self) -> dict:
         """The run's settings (``AuditConfig.to_dict()``), ``data`` pointing at the resolved dataset."""
-        config = dict(self._meta("config", {}))
+        config = dict(self._meta_of("config", dict, {}))
         if self.dataset_path is not None:
             config["data"] = str(self.dataset_path)
         return config
@@ -369,11 +369,14 @@ class Project:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self._meta("class_names", []))
+        names = self._meta_of("class_names", list, [])
+        if not all(isinstance(n, str) for n in names):
+            raise ProjectDamaged(self.path, "the stored class_names are not a list of names")
+        return list(names)
 
     @property
     def summary(self) -> dict:
-        return dict(self._meta("summary", {}))
+        return dict(self._meta_of("summary", dict, {}))
 
     def load_results(self) -> tuple["pd.DataFrame", np.ndarray, dict]:
         """(examples, pred_probs, summary) exactly as saved; InputError when the project has none."""
@@ -571,7 +574,7 @@ class Project:
         if kind is not None:
             query += " AND r.kind = ?"
             params.append(kind)
-        return _decision_frame(self._conn.execute(query + " ORDER BY d.row, d.trail_id", params).fetchall())
+        return self._checked(_decision_frame(self._conn.execute(query + " ORDER BY d.row, d.trail_id", params).fetchall()))
 
     def effective_decisions(self) -> "pd.DataFrame":
         """The decision that counts for each decided row (latest by a person, else latest imported).
@@ -582,7 +585,7 @@ class Project:
             "SELECT d.row, d.reviewer, r.kind, d.action, d.label, d.note, d.time FROM decisions d"
             " JOIN reviewers r ON r.name = d.reviewer WHERE d.action IS NOT NULL"
             " ORDER BY d.row, r.kind = 'person', d.trail_id").fetchall()
-        return _decision_frame(recs).drop_duplicates("row", keep="last").reset_index(drop=True)
+        return self._checked(_decision_frame(recs)).drop_duplicates("row", keep="last").reset_index(drop=True)
 
     def decision_columns(self) -> "pd.DataFrame":
         """One row per example in row order, for the results table: ``decision`` (the action
@@ -610,7 +613,7 @@ class Project:
         cols = ["id", "step", "time", "reviewer", "row", "action", "before", "after", "note"]
         df = _frame(recs, cols, text=("before", "after", "note"))
         for col in ("before", "after"):
-            df[col] = df[col].map(lambda v: None if v is None else json.loads(v))
+            df[col] = df[col].map(lambda v: None if v is None else _json(v, self.path, "audit trail"))
         return df
 
     def review_counts(self) -> dict:
@@ -648,6 +651,22 @@ class Project:
     def _meta(self, key: str, default: Any = None) -> Any:
         rec = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if rec is None else _json(rec[0], self.path, key)
+
+    def _meta_of(self, key: str, kind: type, default: Any) -> Any:
+        """``_meta(key)`` checked to be a ``kind`` (dict, list); ProjectDamaged otherwise."""
+        value = self._meta(key, default)
+        if not isinstance(value, kind):
+            raise ProjectDamaged(self.path, f"the stored {key} is not a {kind.__name__}")
+        return value
+
+    def _checked(self, df: "pd.DataFrame") -> "pd.DataFrame":
+        """``df`` (a decision frame) when its rows and labels fit the examples and classes; else ProjectDamaged."""
+        n, k = self._n_examples(), len(self.class_names)
+        rows, labels = df["row"].to_numpy(), df["label"].to_numpy()
+        if len(df) and (rows.min() < 0 or rows.max() >= n or labels.min() < -1 or labels.max() >= k):
+            raise ProjectDamaged(self.path, f"a stored decision names a row outside 0..{n - 1} "
+                                            f"or a class outside 0..{k - 1}")
+        return df
 
     def _tx(self) -> "_transaction":
         """``with self._tx():`` one transaction; OutputError when it cannot be stored."""

@@ -14,8 +14,9 @@ last, fsyncs the folder and then swaps it with ``OUT``:
 
 Because a fresh folder replaces the old one, files of an earlier run that this run
 does not write disappear with it, and a symlink inside ``OUT`` is never written
-through. An existing non-empty ``OUT`` without the manifest is refused
-(:class:`InputError`) so a typo cannot wipe a user's folder. An OSError while
+through. An existing ``OUT`` holding anything but the files its manifest lists
+(editor lock files and OS artifacts aside), or holding files and no manifest, is
+refused (:class:`InputError`) so a typo cannot wipe a user's folder. An OSError while
 writing (a full disk) removes the new folder and raises :class:`OutputError`; the
 earlier results stay. Leftover ``.OUT.tmp-PID-*`` folders of killed runs (their
 process gone) are removed by the next run.
@@ -87,6 +88,9 @@ def replace_results(out_dir, write_fn: Callable[[Path], object], *, kind: str = 
         _swap(tmp, out)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if err.errno in (errno.EXDEV, errno.EBUSY):
+            raise InputError(f"{out}: is a mount point (or another disk than {out.parent}), so it cannot be "
+                             "replaced as one unit; write the results into a folder inside it") from None
         reason = err.strerror or str(err) or type(err).__name__
         raise OutputError(f"{out}: cannot write the results ({reason}); the earlier results are unchanged") from None
     except BaseException:
@@ -120,9 +124,25 @@ def _check_replaceable(out: Path) -> None:
         raise InputError(f"{out}: is a broken symbolic link; choose a folder for the results")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; choose a folder for the results")
-    if out.is_dir() and read_manifest(out) is None and any(out.iterdir()):
+    if not out.is_dir():
+        return
+    manifest = read_manifest(out)
+    entries = [p.name for p in out.iterdir() if not (_artifact(p.name) and p.is_file() and not p.is_symlink())]
+    if manifest is None and entries:
         raise InputError(f"{out}: the folder is not empty and holds no labelaudit results ({MANIFEST}); "
                          "choose an empty or new folder so nothing of yours is replaced")
+    listed = set(manifest["files"]) if manifest and isinstance(manifest.get("files"), list) else set()
+    foreign = sorted(name for name in entries if name != MANIFEST and name not in listed)
+    if foreign:
+        raise InputError(f"{out}: holds files that are not part of its labelaudit results "
+                         f"({', '.join(foreign[:3])}{', …' if len(foreign) > 3 else ''}); move them out "
+                         "or choose another folder so nothing of yours is replaced")
+
+
+def _artifact(name: str) -> bool:
+    """Files an editor or the OS leaves in any folder (lock files of an open flagged.csv,
+    .DS_Store, Thumbs.db): they neither make a folder a user's nor survive a replacement."""
+    return (name.startswith((".~lock.", "~$", "._")) or name in (".DS_Store", "Thumbs.db", "desktop.ini"))
 
 
 def _swap(tmp: Path, out: Path) -> None:

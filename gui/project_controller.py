@@ -177,7 +177,7 @@ class ProjectController(QObject):
     def save_view(self) -> None:
         """Write the window's view (filter, sort, selected row, tab) into the project."""
         self._view_timer.stop()
-        if self.project is not None and self.window.report is self._report:
+        if self.project is not None and not self.project.read_only and self.window.report is self._report:
             try:
                 self.project.set_setting(VIEW_SETTING, self.window.view_state())
             except Exception as err:  # a project on a vanished disk: the results stay on screen
@@ -289,7 +289,15 @@ class ProjectController(QObject):
         path = Path(path)
         if path.suffix != ".labelaudit":
             path = path.with_suffix(path.suffix + ".labelaudit")
-        self.project.save_as(path)
+        try:
+            self.project.save_as(path)
+        except Exception as err:  # OutputError: disk full, no permission; the project stays where it was
+            from .worker import one_line
+
+            self.window.show_error(one_line(err))
+            return None
+        if self.panel is not None:
+            self.panel.refresh()  # a read-only project's copy is writable: the Read-only line goes
         self.window.remember_project(path, dataset_name(self._report))
         self.window.set_status(f"Project saved as {path}; decisions are now written there as you make them.")
         return path

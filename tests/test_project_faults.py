@@ -174,6 +174,9 @@ def npy_header_claiming(shape) -> bytes:
     ("garbage examples", "the stored examples table is unreadable"),
     ("labels out of range", "the stored given.npy is not 300 class indices"),
     ("bad json", "the stored class_names is not valid JSON"),
+    ("names not a list", "the stored class_names is not a list"),
+    ("bad trail", "the stored audit trail is not valid JSON"),
+    ("decision out of range", "a stored decision names a row outside 0..299 or a class outside 0..3"),
     ("missing table", "the table trail is missing"),
     ("not sqlite", "not a readable SQLite database"),
 ])
@@ -197,6 +200,15 @@ def test_damaged_project_is_exit_2_project_damaged(tmp_path, capsys, how, reason
         damage(path, blob, buf.getvalue(), "given.npy")
     elif how == "bad json":
         damage(path, "UPDATE meta SET value = '[not json' WHERE key = 'class_names'")
+    elif how == "names not a list":
+        damage(path, "UPDATE meta SET value = '{\"a\": 1}' WHERE key = 'class_names'")
+    elif how == "bad trail":
+        damage(path, "INSERT INTO trail(step, time, reviewer, row, action, before, after, note)"
+                     " VALUES (1, 't', 'ana', 3, 'keep', NULL, '{broken', NULL)")
+    elif how == "decision out of range":
+        damage(path, "INSERT INTO decisions(row, reviewer, action, label, note, trail_id, time)"
+                     " VALUES (3, 'ana', 'relabel', 17, NULL, 1, 't')")
+        damage(path, "INSERT INTO reviewers(name, kind) VALUES ('ana', 'person')")
     elif how == "missing table":
         damage(path, "DROP TABLE trail")
     else:
@@ -206,12 +218,11 @@ def test_damaged_project_is_exit_2_project_damaged(tmp_path, capsys, how, reason
         with Project.open(path) as project:
             project.load_results()
             project.decision_columns()
+            project.trail()
 
     with pytest.raises(ProjectDamaged, match=f"project damaged: .*audit.labelaudit: {reason}"):
         load()
-    if how == "labels out of range":
-        return  # export reads the examples table, not given.npy
-    code = cli.main(["export", str(path), "--decisions", str(tmp_path / "d.csv")])
+    code = cli.main(["export", str(path), "--cleanset", str(tmp_path / "c.csv"), "--decisions", str(tmp_path / "d.csv")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert "project damaged:" in err[0] and "internal error" not in err[0]
@@ -275,3 +286,9 @@ def test_export_refuses_one_path_twice_the_dataset_and_the_project(tmp_path, cap
     with pytest.raises(InputError, match="is the project file itself"):
         export_project(parquet_project, cleanset=parquet_project)
     assert {p: p.read_bytes() for p in (path, data)} == keep
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("row,label,verdict\n3,cat,error\n")
+    Project.create(tmp_path / "r.labelaudit", {"data": str(data), "reviews": str(reviews)}, data).close()
+    with pytest.raises(InputError, match="is the project's reviews file"):
+        export_project(tmp_path / "r.labelaudit", decisions=reviews)
+    assert reviews.read_text() == "row,label,verdict\n3,cat,error\n"

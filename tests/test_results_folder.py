@@ -3,6 +3,7 @@
 import errno
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,6 +132,30 @@ def test_refuses_to_replace_a_folder_that_holds_no_results(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and str(mine) in err[0]
     assert sorted(p.name for p in mine.iterdir()) == ["chapter1.tex"]
+
+
+def test_a_results_folder_holding_other_files_is_refused(tmp_path):
+    out = tmp_path / "out"
+    write_outputs(fake_report(300, False, 1), out)
+    (out / "my_notes.txt").write_text("mine")
+    (out / ".git").mkdir()
+    with pytest.raises(InputError, match="not part of its labelaudit results \\(.git, my_notes.txt\\)"):
+        write_outputs(fake_report(200, False, 2), out)
+    assert (out / "my_notes.txt").read_text() == "mine" and assert_one_run_but(out, {".git", "my_notes.txt"}) == 300
+    (out / "my_notes.txt").unlink()
+    (out / ".git").rmdir()
+    (out / ".~lock.flagged.csv#").write_text("flagged.csv open in LibreOffice")  # an editor's lock file
+    write_outputs(fake_report(200, False, 2), out)
+    assert assert_one_run(out) == 200
+
+
+def assert_one_run_but(out: Path, extra: set) -> int:
+    for name in extra:
+        shutil.move(out / name, out.parent / name)
+    n = assert_one_run(out)
+    for name in extra:
+        shutil.move(out.parent / name, out / name)
+    return n
 
 
 def test_empty_or_missing_folder_is_used_and_a_file_is_refused(tmp_path):
