@@ -345,6 +345,28 @@ def write_multilabel_outputs(report: MultiLabelReport, out_dir) -> dict[str, Pat
     return {key: written[name] for key, name in files.items()}
 
 
+def class_reliability(report: MultiLabelReport, cls: int, n_bins: int = 15) -> pd.DataFrame:
+    """core.calibration.reliability_bins of class ``cls`` as a binary problem ([1 - p, p] against "has the class")."""
+    from .calibration import reliability_bins
+
+    p = report.pred_probs[:, cls]
+    has = np.zeros(report.data.n, dtype=np.int64)
+    for i, s in enumerate(report.data.label_sets):
+        has[i] = cls in s
+    return reliability_bins(np.column_stack([1.0 - p, p]), has, n_bins=n_bins)
+
+
+def decisions_path(data_path) -> Path:
+    """Where the app keeps the review decisions of a multi-label dataset: the cache, keyed by the data's path."""
+    import hashlib
+
+    from .paths import cache_dir
+
+    resolved = str(Path(data_path).resolve())
+    digest = hashlib.sha1(resolved.encode("utf-8")).hexdigest()[:12]
+    return cache_dir() / "multilabel" / f"{Path(data_path).stem}-{digest}.jsonl"
+
+
 class MultiLabelReview:
     """Review decisions on a multi-label audit, one JSON line per decision, synced to disk as made.
 
@@ -386,6 +408,7 @@ class MultiLabelReview:
         labels = sorted(set(labels))
         line = json.dumps({"row": int(row), "action": action, "labels": [self.names[c] for c in labels],
                            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
             f.flush()

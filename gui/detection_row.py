@@ -1,21 +1,21 @@
 """The setup dialog's "Label errors" row: the detection method of core.detection.
 
-Four inputs mirroring ``--filter-by``, ``--rank-by``, ``--num-issues`` and
-``--frac-noise``; :meth:`DetectionRow.apply_to` writes them into an
+Inputs mirroring ``--filter-by``, ``--rank-by``, ``--num-issues``,
+``--frac-noise``, ``--annotators`` and ``--multi-label``; :meth:`DetectionRow.apply_to` writes them into an
 AuditConfig and :meth:`problem` gives core's one-line reason when they clash.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from labelaudit.core.detection import DEFAULT_FILTER_BY, FILTER_BY, FILTER_HELP, RANK_BY, DetectionMethod
 from labelaudit.core.errors import InputError
 
 
 class DetectionRow(QWidget):
-    """Filter, ranking, "flag exactly N" (0 = the filter's own count) and frac_noise."""
+    """Filter, ranking, "flag exactly N" (0 = the filter's own count), frac_noise, annotators, multi-label."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -34,6 +34,13 @@ class DetectionRow(QWidget):
         self.frac_noise.setRange(0.01, 1.0)
         self.frac_noise.setSingleStep(0.05)
         self.frac_noise.setDecimals(2)
+        self.annotators = QComboBox()
+        self.annotators.addItem("one label each", None)
+        for kind, title in (("long", "long table"), ("wide", "column per annotator"), ("votes", "review votes")):
+            self.annotators.addItem(title, kind)
+        self.multi_label = QCheckBox("Several classes per example")
+        self.multi_label.setToolTip("Multi-label data: 'a|b', JSON lists or one 0/1 column per class, with per-class "
+                                    "probabilities in the predictions file (--multi-label)")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for title, w, tip in (
@@ -44,12 +51,15 @@ class DetectionRow(QWidget):
              "filter's estimate (--num-issues)"),
             ("Frac. noise", self.frac_noise, "Flag this fraction of the estimated count (--frac-noise; prune_by_* "
              "and both only)"),
+            ("Annotators", self.annotators, "Several annotators per example: consensus and annotator quality "
+             "(CROWDLAB, --annotators)"),
         ):
             label = QLabel(title)
             label.setToolTip(tip)
             w.setToolTip(tip)
             layout.addWidget(label)
             layout.addWidget(w)
+        layout.addWidget(self.multi_label)
         layout.addStretch(1)
         self.filter_by.currentIndexChanged.connect(self._update_help)
         self.set_config(None)
@@ -64,6 +74,9 @@ class DetectionRow(QWidget):
         self.rank_by.setCurrentIndex(max(self.rank_by.findData(m.rank_by), 0) if m.rank_by else 0)
         self.num_issues.setValue(m.num_issues or 0)
         self.frac_noise.setValue(m.frac_noise)
+        self.annotators.setCurrentIndex(max(self.annotators.findData(getattr(c, "annotators", None)), 0)
+                                        if c is not None and getattr(c, "annotators", None) else 0)
+        self.multi_label.setChecked(bool(getattr(c, "multi_label", False)))
 
     def apply_to(self, c) -> None:
         """Write the row's values into AuditConfig ``c``."""
@@ -71,6 +84,8 @@ class DetectionRow(QWidget):
         c.rank_by = self.rank_by.currentData()
         c.num_issues = self.num_issues.value() or None
         c.frac_noise = round(self.frac_noise.value(), 4)
+        c.annotators = self.annotators.currentData()
+        c.multi_label = self.multi_label.isChecked()
 
     def problem(self, c) -> str | None:
         """core's one-line reason when the chosen options clash, else None."""

@@ -498,6 +498,8 @@ class MainWindow(QMainWindow):
         if self.running or self.config is None or not self.config.data:
             return False
         config = self.config
+        if getattr(config, "multi_label", False):
+            return self._start_multilabel(config)
         self._cancelling = False
         thread = AuditThread(config, run_fn=self.run_fn, parent=self)
         thread.progress.connect(self._on_progress)
@@ -521,6 +523,29 @@ class MainWindow(QMainWindow):
         QApplication.instance().installEventFilter(self.escape_cancels)
         self.stall.start()
         thread.start()
+        return True
+
+    def _start_multilabel(self, config) -> bool:
+        """A multi-label audit (core.multilabel) on the thread pool, shown in the Multi-label tab."""
+        from labelaudit.core.multilabel import run_multilabel_audit
+
+        from .multilabel_tab import MultiLabelTab
+
+        if getattr(self, "multilabel_tab", None) is None:
+            self.multilabel_tab = MultiLabelTab()
+            self.multilabel_tab.failed.connect(self.show_error)
+            self.add_tab(self.multilabel_tab, "Multi-label")
+        self.set_status(f"Auditing {Path(config.data).name} (multi-label)…")
+
+        def done(report):
+            self.multilabel_report = report
+            self.multilabel_tab.show_report(report)
+            self.stack.setCurrentWidget(self.tabs)
+            self.tabs.setCurrentWidget(self.multilabel_tab)
+            self.multilabel_tab.setFocus()
+            self.set_status(f"{report.summary['n_label_issues']:,} of {report.data.n:,} label sets flagged")
+
+        run_in_pool(lambda: run_multilabel_audit(config), done, self.show_error, owner=self)
         return True
 
     def cancel_run(self) -> None:

@@ -28,6 +28,14 @@ def test_setup_dialog_shows_and_returns_the_method(qtbot, labelerrors):
     row.filter_by.setCurrentIndex(row.filter_by.findData("prune_by_noise_rate"))
     row.num_issues.setValue(40)
     assert dlg.config().num_issues == 40
+    row.annotators.setCurrentIndex(row.annotators.findData("wide"))
+    row.multi_label.setChecked(True)
+    c = dlg.config()
+    assert (c.annotators, c.multi_label) == ("wide", True)
+    again = AuditSetupDialog(c)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.preview_model.rowCount() > 0, timeout=10_000)
+    assert again.detection.annotators.currentData() == "wide" and again.detection.multi_label.isChecked()
 
 
 def test_run_with_a_method_shows_it_and_orders_the_table(qtbot, tmp_path, labelerrors):
