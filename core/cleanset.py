@@ -38,8 +38,8 @@ def export_project(project_path, cleanset=None, decisions=None, drop_excluded: b
 
     Returns {"cleanset": path, "decisions": path} for the files written. InputError when
     neither output is given, both are one file, an output would overwrite the project or
-    its dataset, the project is missing or damaged, or the dataset changed. The project
-    is opened read-only: exporting works from read-only media.
+    its dataset, the project is missing or damaged, or the dataset changed. Exporting
+    works from a read-only project (read-only media, no permission).
     """
     if cleanset is None and decisions is None:
         raise InputError("nothing to export: pass --cleanset FILE and/or --decisions FILE")
@@ -49,7 +49,7 @@ def export_project(project_path, cleanset=None, decisions=None, drop_excluded: b
     if cleanset is not None and decisions is not None and _same_file(cleanset, decisions):
         raise InputError(f"{decisions}: --cleanset and --decisions name the same file; give two different files")
     written: dict[str, Path] = {}
-    with _open(project_path, read_only=True) as project:
+    with _open(project_path) as project:
         for out in (cleanset, decisions):  # both checked before either is written
             if out is not None:
                 _check_output(out, project)
@@ -156,12 +156,11 @@ def export_decisions(project, out_path) -> Path:
 class _open:
     """``with _open(project_or_path) as project``: opens (and closes) a path, passes a Project through."""
 
-    def __init__(self, project, read_only: bool = False):
-        self.given, self.read_only = project, read_only
+    def __init__(self, project):
+        self.given = project
 
     def __enter__(self) -> Project:
-        self.project = self.given if isinstance(self.given, Project) else Project.open(self.given,
-                                                                                      read_only=self.read_only)
+        self.project = self.given if isinstance(self.given, Project) else Project.open(self.given)
         return self.project
 
     def __exit__(self, *exc) -> None:

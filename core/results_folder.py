@@ -69,9 +69,10 @@ def replace_results(out_dir, write_fn: Callable[[Path], object], *, kind: str = 
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=parent))
     except OSError as err:
-        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR):
             raise InputError(f"{out}: cannot write there ({err.strerror})") from None
-        raise OutputError(f"{out}: cannot write the results ({err.strerror}); the earlier results are unchanged") from None
+        raise OutputError(f"{out}: cannot write the results ({err.strerror}); "
+                          "any earlier results there are unchanged") from None
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         write_fn(tmp)
@@ -92,7 +93,8 @@ def replace_results(out_dir, write_fn: Callable[[Path], object], *, kind: str = 
             raise InputError(f"{out}: is a mount point (or another disk than {out.parent}), so it cannot be "
                              "replaced as one unit; write the results into a folder inside it") from None
         reason = err.strerror or str(err) or type(err).__name__
-        raise OutputError(f"{out}: cannot write the results ({reason}); the earlier results are unchanged") from None
+        raise OutputError(f"{out}: cannot write the results ({reason}); "
+                          "any earlier results there are unchanged") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
