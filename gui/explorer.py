@@ -315,10 +315,14 @@ class ExplorerPage(QWidget):
                     samples = results.class_names[:50]
                 elif kind == "text":
                     samples = [str(results.table.value(name, r) or "") for r in range(min(results.table.n, 20))]
+                elif kind == "int":
+                    samples = [str(results.table.n)]
                 else:
                     samples = ["0.0000"]
                 sample = max(samples or [""], key=len)
-                width = min(max(fm.horizontalAdvance(title), fm.horizontalAdvance(sample)) + 28, 200)
+                # long class names are cut at 160 px (the tooltip and inspector show them whole), so the
+                # text column stays on screen at 1280 px
+                width = max(min(fm.horizontalAdvance(sample) + 16, 160), fm.horizontalAdvance(title) + 24)
             hh.resizeSection(i, width)
         # sort indicator without triggering a sort: the state already sorted by DEFAULT_SORT
         col = self.model.column_index(DEFAULT_SORT)

@@ -90,7 +90,7 @@ class OverviewStrip(QWidget):
             card = MetricCard(name, help_text, samples.get(key, "0.0000"))
             self.cards[key] = card
             layout.addWidget(card)
-        self.model_label = ElidedLabel()
+        self.model_label = WrappedLabel()
         self.model_label.setAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.model_label.setMinimumWidth(120)
         self.model_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
@@ -133,23 +133,18 @@ class OverviewStrip(QWidget):
                                     + (f"\nDetection: {detection}" if detection else ""))
 
 
-class ElidedLabel(QLabel):
-    """A label whose lines are cut with an ellipsis to its width (the full text stays in ``full_text``)."""
+class WrappedLabel(QLabel):
+    """A word-wrapped label (lines break between words, never inside one) that keeps its text in ``full_text``."""
 
     full_text = ""
 
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setWordWrap(True)
+
     def setText(self, text: str) -> None:
         self.full_text = text
-        self._elide()
-
-    def resizeEvent(self, event) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        fm = self.fontMetrics()
-        lines = [fm.elidedText(line, Qt.ElideMiddle, max(self.width() - 4, 20)) for line in self.full_text.splitlines()]
-        super().setText("\n".join(lines))
+        super().setText(text)
 
 
 class _Item(QTableWidgetItem):

@@ -598,8 +598,9 @@ class ConfusionPlot(PlotPanel):
         title.setObjectName("sectionTitle")
         tv.addWidget(title)
         tv.addWidget(self.top_list, 1)
-        top_box.setMinimumWidth(170)
-        split = QSplitter(Qt.Horizontal)
+        top_box.setMinimumHeight(120)
+        # below the heatmap, full width: beside it, both were too narrow to read in a 420 px pane
+        split = QSplitter(Qt.Vertical)
         split.setChildrenCollapsible(False)
         layout = self.layout()
         index = layout.indexOf(self.view_stack)
@@ -608,8 +609,10 @@ class ConfusionPlot(PlotPanel):
         split.addWidget(top_box)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        split.setSizes([750, 250])  # kept in proportion as the pane resizes
         layout.insertWidget(index, split, 1)
         self.split = split
+        self.plot.getViewBox().sigResized.connect(self._set_ticks)
 
     @property
     def mode(self) -> str:
@@ -676,13 +679,8 @@ class ConfusionPlot(PlotPanel):
         self.image.setRect(QRectF(0, 0, k, k))
         self.plot.setXRange(0, k, padding=0.01)
         self.plot.setYRange(0, k, padding=0.01)
-        names = self.state.results.class_names
-        step = max(1, math.ceil(k / 25))
-        ticks = [[(i + 0.5, _short(names[i])) for i in range(0, k, step)]]
-        self.plot.getAxis("bottom").setTicks(ticks)
-        self.plot.getAxis("left").setTicks(ticks)
+        self._set_ticks()
         noise = self.mode == "noise"
-        self.plot.setLabel("bottom", "True label (estimated)" if noise else "Predicted label")
         self.plot.setLabel("left", "Given label")
         if k <= 12:
             texts = []
@@ -700,6 +698,30 @@ class ConfusionPlot(PlotPanel):
         self.plot.setTitle("P(given | true), cleanlab" if noise else "Given × predicted", size="10pt")
         self.readout.setText("Colour scale: off-diagonal cells (square-root); the diagonal is grey")
         self._on_filter(self.state.filter)
+
+    def _set_ticks(self, *_) -> None:
+        """Class names on the axes, as many as fit without overlapping: every step-th class, the
+        step from the pixels per cell; the bottom axis shows class numbers once names do not fit."""
+        if self.values is None or self.state.results is None:
+            return
+        names = self.state.results.class_names
+        k = self.values.shape[0]
+        rect = self.plot.getViewBox().sceneBoundingRect()
+        fm = self.fontMetrics()
+        step_y = max(1, math.ceil(k * (fm.height() + 2) / max(rect.height(), 1)))
+        left = [(i + 0.5, _short(names[i])) for i in range(0, k, step_y)]
+        widest = max(fm.horizontalAdvance(_short(n)) for n in names) + 8
+        if widest * k <= rect.width():
+            bottom = [(i + 0.5, _short(names[i])) for i in range(k)]
+        else:  # numbers: "given 'x' -> predicted 'y'" on hover says which class
+            step_x = max(1, math.ceil(k * (fm.horizontalAdvance(str(k)) + 10) / max(rect.width(), 1)))
+            bottom = [(i + 0.5, str(i)) for i in range(0, k, step_x)]
+        self.plot.getAxis("left").setTicks([left])
+        self.plot.getAxis("bottom").setTicks([bottom])
+        numbers = bottom and bottom[0][1] == "0" and names[0] != "0"
+        noise = self.mode == "noise"
+        label = "True label (estimated)" if noise else "Predicted label"
+        self.plot.setLabel("bottom", label + (" (class number; hover for the name)" if numbers else ""))
 
     def _on_filter(self, flt) -> None:
         pair = flt.given_suggested if self.mode == "noise" else flt.given_predicted

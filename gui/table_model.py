@@ -158,6 +158,8 @@ class ExamplesModel(QAbstractTableModel):
                 return None if value is None else _wrap(value[:1500])
             if special == "flag":
                 return "Flagged as a likely label error" if self._flags[row] else "Not flagged"
+            if self._kinds[c] == "label":  # a long class name is cut in a narrow column
+                return self._display(c, row) or None
             return None
         # _USER: the raw value (tests, copy)
         return self.table.value(self.columns[c], int(row))
