@@ -101,6 +101,10 @@ def load_annotated_dataset(config) -> "Dataset":
                              f"(found {', '.join(map(repr, renamed)) or 'none'} beside the id/text/image columns)")
         table = table.rename(columns=renamed)
     ann = [c for c in table.columns if str(c).startswith(PREFIX)]
+    odd = next((str(c)[len(PREFIX):] for c in ann if ";" in str(c) or "=" in str(c)[len(PREFIX):]), None)
+    if odd is not None:
+        raise InputError(f"{source}: annotator name {odd!r} contains ';' or '=' (they separate annotators and "
+                         "labels in the annotator_labels column); rename it")
     values = table[ann].to_numpy(dtype=object).ravel()
     present = np.array([v is not None and v == v and str(v).strip() != "" for v in values], dtype=bool)
     import pandas as pd
@@ -179,8 +183,6 @@ def _vote_matrix(dataset: "Dataset", config):
 
     from .reviews import load_reviews
 
-    if not config.reviews:
-        raise InputError("--annotators votes needs --reviews FILE (a labelerrors mturk.json with vote counts)")
     reviews = load_reviews(config.reviews, n_examples=dataset.n, class_names=dataset.class_names)
     if reviews.empty:
         raise InputError(f"{config.reviews}: no vote counts to use as annotators")
@@ -237,6 +239,16 @@ def crowdlab(matrix: "np.ndarray", names: list[str], pred_probs: "np.ndarray", c
         "worst_class": [str(cls[int(c)]) for c in stats["worst_class"]],
     }).sort_values(["quality", "annotator"], ascending=[False, True], kind="stable").reset_index(drop=True)
     return per_example, annotators
+
+
+def available(dataset: "Dataset", config) -> bool:
+    """Whether the annotations of ``config.annotators`` are at hand: annotator columns in the table, or a votes file.
+
+    False when a saved project is reopened without them (its stored consensus columns then stand).
+    """
+    if config.annotators == "votes":
+        return bool(config.reviews)
+    return any(str(c).startswith(PREFIX) for c in dataset.table.columns)
 
 
 def add_consensus(examples: "pd.DataFrame", dataset: "Dataset", config, pred_probs: "np.ndarray") -> dict:

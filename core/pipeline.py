@@ -116,6 +116,8 @@ def _validate(config: AuditConfig) -> None:
     DetectionMethod.from_config(config)  # InputError for a bad --filter-by / --rank-by / --num-issues / --frac-noise
     if config.annotators and config.annotators not in ("long", "wide", "votes"):
         raise InputError(f"--annotators must be long, wide or votes (got {config.annotators!r})")
+    if config.annotators == "votes" and not config.reviews:
+        raise InputError("--annotators votes needs --reviews FILE (a labelerrors mturk.json with vote counts)")
     if config.recalibrate and config.recalibrate not in RECALIBRATION_METHODS:
         raise InputError(
             f"--recalibrate must be one of {', '.join(RECALIBRATION_METHODS)} (got {config.recalibrate!r})"
@@ -261,7 +263,9 @@ def audit_arrays(
         examples, review_summary = _merge_reviews(examples, reviews)
         extra_summary.update(review_summary)
 
-    if config.annotators:
+    from .multiannotator import available
+
+    if config.annotators and available(dataset, config):
         t0 = time.perf_counter()
         from .multiannotator import add_consensus
 

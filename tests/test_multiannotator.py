@@ -114,6 +114,8 @@ def test_labelerrors_vote_counts_as_annotators(labelerrors, tmp_path, capsys):
      ["--annotators", "long"], "needs an id column"),
     (lambda d: pd.read_csv(d / "wide.csv")[["id", "text", "ann"]].to_csv(d / "bad.csv", index=False),
      ["--annotators", "wide"], "at least two annotator columns"),
+    (lambda d: pd.read_csv(d / "long.csv").replace({"annotator": {"dan": "dan=x"}}).to_csv(d / "bad.csv", index=False),
+     ["--annotators", "long"], "annotator name 'dan=x'"),
 ])
 def test_bad_annotation_tables_exit_2_naming_the_file(annotated, capsys, make, extra, words):
     d = annotated["dir"]
@@ -158,3 +160,23 @@ def test_use_consensus_without_annotators_exits_2(labelerrors, tmp_path, capsys)
     code, _, err = _run(["export", str(tmp_path / "p.labelaudit"), "--cleanset", str(tmp_path / "c.csv"),
                          "--use-consensus"], capsys)
     assert code == 2 and "no consensus labels" in err
+
+
+def test_project_reopens_with_its_consensus_when_the_table_is_gone(annotated):
+    from labelaudit.core.pipeline import AuditConfig, run_audit
+    from labelaudit.core.project import Project
+
+    d = annotated["dir"]
+    config = AuditConfig(data=str(d / "long.csv"), pred_probs=str(d / "probs.npy"), classes=str(d / "classes.txt"),
+                         annotators="long")
+    report = run_audit(config)
+    Project.create_from_report(d / "p.labelaudit", report).close()
+    with Project.open(d / "p.labelaudit") as project:
+        again = project.load_report()  # the table is there: consensus recomputed, the same
+        assert np.array_equal(again.examples["consensus_label"], report.examples["consensus_label"])
+    (d / "long.csv").unlink()
+    with Project.open(d / "p.labelaudit") as project:
+        stored = project.load_report()  # the table is gone: the stored copy and its consensus
+    assert any("missing" in n for n in stored.notices)
+    assert np.array_equal(stored.examples["consensus_label"], report.examples["consensus_label"])
+    assert stored.summary["annotators"]["annotators"] == report.summary["annotators"]["annotators"]
