@@ -207,3 +207,20 @@ def test_a_pickled_pytorch_model_bin_is_one_plain_line(tmp_path, capsys):
     torch.save({"weight": Path("not/a/tensor")}, model / "pytorch_model.bin")  # a pickled Python object
     code, err = audit(capsys, data, "--model", model, "--out", tmp_path / "o")
     assert_bad_input(code, err, model, "pickled")
+
+
+def test_a_model_config_claiming_a_huge_vocabulary(tmp_path):
+    """config.json says 10^11 tokens, the weights hold 16: refused by the shapes, nothing that size built."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"a b {i},{'ab'[i % 2]}\n" for i in range(6)))
+    model = tmp_path / "model"
+    config = BertConfig(hidden_size=8, num_attention_heads=2, num_hidden_layers=1, intermediate_size=8, vocab_size=16,
+                        id2label={0: "a", 1: "b"}, label2id={"a": 0, "b": 1})
+    BertForSequenceClassification(config).save_pretrained(model)
+    (model / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]))
+    raw = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**raw, "vocab_size": 10**11}))
+    code, err = capped_audit(data, "--model", model, "--out", tmp_path / "o")
+    assert_bad_input(code, err, model, "do not match config.json", "word_embeddings")

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InputError
 from .base import ScoreResult
 from .device import default_batch_size, device_label, dtype_for, pad_batch, pick_device, run_batches
-from .hf_common import hf_load_kwargs, load_failure
+from .hf_common import hf_load_kwargs, load_failure, loading_model
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -108,7 +108,7 @@ class HFClassifierScorer:
         if self._model is not None:
             return
         kwargs = hf_load_kwargs(self.folder, dtype_for(self.device), self.trust_remote_code)
-        try:
+        with loading_model(self.folder, "classifier"):
             if self.kind == "text":
                 self._processor = AutoTokenizer.from_pretrained(
                     self.folder, local_files_only=True, trust_remote_code=self.trust_remote_code)
@@ -117,8 +117,6 @@ class HFClassifierScorer:
                 self._processor = AutoImageProcessor.from_pretrained(
                     self.folder, local_files_only=True, trust_remote_code=self.trust_remote_code)
                 model = AutoModelForImageClassification.from_pretrained(self.folder, **kwargs)
-        except Exception as err:  # noqa: BLE001 - any failure to load a user's model folder is bad input
-            raise load_failure(self.folder, "classifier", err) from None
         self._model = model.eval().to(self.device)
 
     def score(self, dataset: "Dataset", ctx: "RunContext") -> ScoreResult:

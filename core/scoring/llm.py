@@ -152,15 +152,13 @@ def load_causal_lm(model_path=None, *, device: "torch.device", dtype: "torch.dty
     key = (str(folder.resolve()), gguf, str(device), str(dtype), bool(trust_remote_code))
     with _MODELS_LOCK:
         if key not in _MODELS:
-            try:
+            from .hf_common import loading_model
+
+            with loading_model(model_path or "llm", "causal LM"):
                 if gguf:
                     model, tokenizer = _load_gguf(folder, gguf, dtype)
                 else:
                     model, tokenizer = _load_folder(folder, dtype, trust_remote_code)
-            except Exception as err:  # noqa: BLE001 - any failure to load a user's model folder is bad input
-                from .hf_common import load_failure
-
-                raise load_failure(model_path or "llm", "causal LM", err) from None
             model.to(device).eval()
             model._labelaudit_head_ok = _head_matches(model, device)
             _MODELS[key] = (model, tokenizer)

@@ -34,7 +34,7 @@ from ..errors import InputError
 from . import embed_cache
 from .base import ScoreResult
 from .device import default_batch_size, device_label, dtype_for, pad_batch, pick_device, run_batches
-from .hf_common import hf_load_kwargs, load_failure
+from .hf_common import hf_load_kwargs, loading_model
 
 if TYPE_CHECKING:
     import torch
@@ -108,14 +108,12 @@ class TextEncoder:
         self.device = pick_device(device)
         self.quantize = bool(quantize) and self.device.type == "cpu"
         self.pooling, self.normalize, st_max, self.lower = _pooling_config(self.folder)
-        try:
+        with loading_model(self.folder, "embedding model"):
             self.tokenizer = AutoTokenizer.from_pretrained(
                 self.folder, local_files_only=True, trust_remote_code=trust_remote_code
             )
             dtype = dtype_for(self.device)
             model = AutoModel.from_pretrained(self.folder, **hf_load_kwargs(self.folder, dtype, trust_remote_code))
-        except Exception as err:  # noqa: BLE001 - any failure to load a user's model folder is bad input
-            raise load_failure(self.folder, "embedding model", err) from None
         model.eval()
         self.model = model.to(self.device)
         positions = getattr(model.config, "max_position_embeddings", None) or 10**9
