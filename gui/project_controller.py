@@ -256,6 +256,7 @@ class ProjectController(QObject):
             project = Project.open(path)
             try:
                 report = project.load_report()
+                project.decision_columns()  # damaged decisions: a dialog now, not an error in a slot later
                 return project, report, prepare_results(report), project.dataset_status()
             except Exception:
                 project.close()

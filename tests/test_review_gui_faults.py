@@ -114,16 +114,22 @@ def test_window_opens_a_project_it_cannot_write_read_only(qtbot, tmp_path, monke
     assert out is not None and out.exists()
 
 
-def test_window_shows_a_damaged_project_as_a_dialog(qtbot, tmp_path):
-    make_project(tmp_path).close()
-    path = tmp_path / "audit.labelaudit"
+@pytest.mark.parametrize("sql, params, reason", [
+    ("UPDATE blobs SET data = ? WHERE name = 'pred_probs.npy'", (b"\x93NUMPY\x01\x00junk",),
+     "the stored pred_probs.npy is unreadable"),
+    ("INSERT INTO decisions(row, reviewer, action, label, note, trail_id, time)"
+     " VALUES (3, 'ana', 'relabel', 17, NULL, 1, 't')", (), "a stored decision names a row outside"),
+])
+def test_window_shows_a_damaged_project_as_a_dialog(qtbot, tmp_path, sql, params, reason):
+    path = real_project(tmp_path)
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE blobs SET data = ? WHERE name = 'pred_probs.npy'", (b"\x93NUMPY\x01\x00junk",))
+    conn.execute(sql, params)
+    conn.execute("INSERT OR IGNORE INTO reviewers(name, kind) VALUES ('ana', 'person')")
     conn.commit()
     conn.close()
     window = make_window(qtbot, tmp_path)
     window.projects.open_project(str(path))
     qtbot.waitUntil(lambda: window.error_box is not None, timeout=30_000)
-    assert window.last_error.startswith(f"project damaged: {path}: the stored pred_probs.npy is unreadable")
+    assert window.last_error.startswith(f"project damaged: {path}: {reason}")
     assert "internal error" not in window.last_error and "Error:" not in window.last_error
     assert window.projects.project is None
