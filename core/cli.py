@@ -63,6 +63,9 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
         choices=["temperature", "isotonic", "histogram", "auto"],
         help="fit a recalibration with K-fold cross-fitting and report before/after",
     )
+    p.add_argument("--permute-options", type=_positive_int, default=1, metavar="K",
+                   help="LLM multiple choice: score each question under K cyclic orders of its options; report "
+                        "position bias and use the probabilities averaged over the orders")
     p.add_argument("--correctness", action="store_true",
                    help="fit a cross-fitted correctness model (P(correct) beside raw confidence; summary.json)")
 
@@ -183,6 +186,7 @@ def config_from_args(args: argparse.Namespace):
         reviews=args.reviews,
         recalibrate=args.recalibrate,
         correctness=args.correctness,
+        permute_options=args.permute_options,
         filter_by=args.filter_by,
         rank_by=args.rank_by,
         num_issues=args.num_issues,
@@ -254,6 +258,14 @@ def cmd_audit(args) -> int:
             f"recalibration ({r['method']}, cross-fitted): ECE {r['ece_before']:.4f} -> {r['ece_after']:.4f}, "
             f"NLL {r['nll_before']:.4f} -> {r['nll_after']:.4f}"
         )
+    if "position_bias" in s:
+        b = s["position_bias"]
+        by = ", ".join(f"{p} {v['accuracy']:.2f}" for p, v in b["accuracy_by_gold_position"].items()
+                       if v["accuracy"] is not None)
+        print(f"position bias over {b['orders']} orders: conflict rate {b['conflict_rate']:.3f}; accuracy by "
+              f"position of the right answer: {by}; single order accuracy {b['single_order']['accuracy']:.4f} "
+              f"ECE {b['single_order']['ece']:.4f}, balanced (mean over orders) accuracy "
+              f"{b['balanced']['accuracy']:.4f} ECE {b['balanced']['ece']:.4f}")
     if "correctness" in s and s["correctness"].get("model"):
         from .correctness import describe
 

@@ -47,6 +47,7 @@ class AuditConfig:
     reviews: str | None = None
     recalibrate: str | None = None
     correctness: bool = False
+    permute_options: int = 1
     seed: int = 0
     out: str | None = None
     int8: bool = False
@@ -111,6 +112,9 @@ def _validate(config: AuditConfig) -> None:
         raise InputError(f"--folds must be at least 2 (got {config.folds})")
     if config.batch_size is not None and config.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {config.batch_size})")
+    if config.permute_options > 1 and (config.pred_probs or config.logits):
+        raise InputError("--permute-options re-scores the questions with a causal LM: use --model llm "
+                         "(or an LM folder) instead of --pred-probs/--logits")
     from .detection import DetectionMethod
 
     DetectionMethod.from_config(config)  # InputError for a bad --filter-by / --rank-by / --num-issues / --frac-noise
@@ -189,7 +193,10 @@ def run_audit(config: AuditConfig, ctx: RunContext | None = None) -> AuditReport
             folds=config.folds,
             seed=config.seed,
             quantize=config.int8,
+            **({"permute_options": config.permute_options} if config.permute_options > 1 else {}),
         )
+        if config.permute_options > 1 and not hasattr(scorer, "permute_options"):
+            raise InputError(f"--permute-options needs a causal LM (--model llm or an LM folder), not {config.model}")
         score = scorer.score(dataset, ctx)
         from .predictions import check_pred_probs
 
@@ -294,6 +301,9 @@ def audit_arrays(
             examples["p_correct"] = gcm["p_correct"]
         extra_summary["correctness"] = correctness_summary(gcm)
         timings["correctness"] = time.perf_counter() - t0
+
+    if score is not None and "position_bias" in score.extra:  # --permute-options (core.scoring.llm)
+        extra_summary["position_bias"] = score.extra["position_bias"]
 
     if score is not None and ("p_true" in score.extra or "p_ik" in score.extra):
         from .selfknowledge import self_knowledge_report

@@ -73,3 +73,10 @@ def test_audit_correctness_option(labelerrors, tmp_path, capsys):
     assert summary["correctness"]["beats_raw"]["brier"] == "better"
     examples = pd.read_parquet(out / "examples.parquet")
     assert examples["p_correct"].between(0, 1).all()
+
+
+def test_permute_options_needs_a_model(labelerrors, tmp_path, capsys):
+    folder = labelerrors / "cifar10"
+    assert main(["audit", str(folder / "labels.npy"), "--pred-probs", str(folder / "pred_probs.npy"),
+                 "--permute-options", "3", "--out", str(tmp_path / "o")]) == 2
+    assert "--permute-options re-scores" in capsys.readouterr().err

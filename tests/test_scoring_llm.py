@@ -177,15 +177,35 @@ def test_multiple_choice_layouts_and_answers(tiny, tmp_path, layout):
     assert np.array_equal(res.extra["llm_correct"], expected)
 
 
-def test_shuffle_options_reports_position_bias(tiny, tmp_path):
+def test_permute_options_averages_the_orders_and_reports_position_bias(tiny, tmp_path):
     frame = pd.DataFrame({"question": [f"Question {i}?" for i in range(6)],
-                          "options": ["alpha|beta|gamma|delta"] * 6, "answer": list("ABCDAB")})
+                          "options": ["alpha|beta|gamma|delta"] * 5 + ["yes|no"], "answer": list("ABCDAB")})
     ds = _dataset(tmp_path, frame, label_col="answer")
-    res = LLMScorer(tiny, device="cpu", shuffle_options=True).score(ds, RunContext())
-    assert 0.0 <= res.extra["position_bias"] <= 1.0 and 0.0 <= res.extra["order_consistency"] <= 1.0
-    assert res.extra["position_bias"] + res.extra["order_consistency"] <= 1.0
-    assert len(res.extra["position_mass"]) == 4 and abs(sum(res.extra["position_mass"]) - 1) < 1e-6
+    res = LLMScorer(tiny, device="cpu", permute_options=3).score(ds, RunContext())
+    bias = res.extra["position_bias"]
+    assert bias["orders"] == 3 and 0.0 <= bias["conflict_rate"] <= 1.0
+    # 5 rows x 3 orders + the 2-option row x 2 orders: each (row, order) counted once by its right answer's position
+    assert sum(v["n"] for v in bias["accuracy_by_gold_position"].values()) == 5 * 3 + 2
+    assert abs(sum(bias["pick_share_by_position"]) - 1) < 1e-9
     assert res.pred_probs.shape == (6, 4) and res.embeddings.shape == (6, 32)
+    assert res.pred_probs[5, 2:].sum() == 0 and np.allclose(res.pred_probs.sum(1), 1)
+    # the balanced probabilities are the mean over orders: order 0 alone is the plain listed-prompt score
+    single = LLMScorer(tiny, device="cpu", prompt="Question: {question}\n{options}\nAnswer:").score(ds, RunContext())
+    assert bias["single_order"]["accuracy"] == pytest.approx(np.mean(single.pred_probs.argmax(1) == [0, 1, 2, 3, 0, 1]))
+
+
+def test_position_report_by_hand():
+    # two rows, two options, two orders; row 0 always picks shown position A (pure position bias)
+    per_order = np.array([[[0.9, 0.1], [0.2, 0.8]],   # order 0: row 0 shows (opt0, opt1); picks opt0
+                          [[0.1, 0.9], [0.3, 0.7]]])  # order 1: row 0 shows (opt1, opt0); picks opt1 = shown A
+    report = llm.position_report(per_order, np.array([2, 2]), np.array([0, 1]))
+    assert report["conflict_rate"] == 0.5  # row 0 changes its answer with the order, row 1 does not
+    # right answer shown at A: row 0 order 0 (picked), row 1 order 1 (picked); at B: row 0 order 1 (missed), row 1 order 0
+    assert report["accuracy_by_gold_position"] == {"A": {"accuracy": 1.0, "n": 2}, "B": {"accuracy": 0.5, "n": 2}}
+    assert report["pick_share_by_position"] == [0.75, 0.25]
+    assert report["position_mass"] == pytest.approx([(0.9 + 0.2 + 0.9 + 0.7) / 4, (0.1 + 0.8 + 0.1 + 0.3) / 4])
+    assert report["single_order"]["accuracy"] == 1.0 and report["balanced"]["accuracy"] == 1.0
+    assert report["balanced"]["ece"] == pytest.approx(abs(1 - 0.5) / 2 + abs(1 - 0.75) / 2)
 
 
 def test_p_true_columns_follow_class_order(tiny, tmp_path):
@@ -263,3 +283,22 @@ def test_smollm_p_true_and_p_ik(smollm, tmp_path):
     assert p_true[0] > p_true[1]  # Shakespeare over Einstein (the 135M model is near chance on most)
     assert res.extra["p_ik"].shape == (6,) and ((res.extra["p_ik"] >= 0) & (res.extra["p_ik"] <= 1)).all()
     assert res.embeddings.shape == (6, 576) and res.embeddings.dtype == np.float32
+
+
+def test_smollm_permuted_orders_end_to_end(smollm, tmp_path, capsys):
+    """audit --model llm --permute-options 2 on four questions: position bias and balanced scores in summary.json."""
+    from labelaudit.core.cli import main
+
+    frame = pd.DataFrame({
+        "question": ["What is the capital of France?", "What do bees make?", "What is the opposite of hot?",
+                     "How many legs does a dog have?"],
+        "options": ["Paris|Banana|Glass", "Honey|Glass|Rocks", "Tall|Cold|Blue", "Two|Four|Nine"],
+        "label": ["A", "A", "B", "B"]})
+    frame.to_csv(tmp_path / "mc.csv", index=False)
+    out = tmp_path / "out"
+    assert main(["audit", str(tmp_path / "mc.csv"), "--model", "llm", "--device", "cpu", "--permute-options", "2",
+                 "--folds", "2", "--out", str(out), "--quiet"]) == 0
+    assert "position bias over 2 orders: conflict rate" in capsys.readouterr().out
+    bias = json.loads((out / "summary.json").read_text())["position_bias"]
+    assert sum(v["n"] for v in bias["accuracy_by_gold_position"].values()) == 8
+    assert set(bias["balanced"]) == {"accuracy", "ece"} and set(bias["single_order"]) == {"accuracy", "ece"}

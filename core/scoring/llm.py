@@ -16,14 +16,16 @@ spaces and dashes read as underscores):
   Each option's *text* is scored as the continuation of the cloze prompt
   ``"Question: {question}\\nAnswer:"`` (0.70 on easy questions against 0.30 when
   the prompt lists the options and 0.27 scoring the letters). With
-  ``shuffle_options`` the prompt lists the options (``A. ...`` lines; the only
-  way their order can matter) and every row is scored twice: as given and with
-  its options rotated by a seeded random non-zero shift. pred_probs are the mean
-  of the two (mapped back to the options); ``extra["position_bias"]`` is the
-  share of rows whose rotated pick sits at the same position as the first pick
-  (following position, not content), ``extra["order_consistency"]`` the share
-  that picked the same option text, ``extra["position_mass"]`` the mean
-  probability at each shown position A, B, ... over both orders.
+  ``permute_options=K`` (K >= 2) the prompt lists the options (``A. ...`` lines;
+  the only way their order can matter) and every row is scored under K orders,
+  the cyclic shifts 0..K-1 of its options (a row with k < K options uses its k
+  shifts). pred_probs are then Balanced Position Calibration (Wang et al. 2023,
+  "Large Language Models are not Fair Evaluators"): each option's probability
+  averaged over the orders. ``extra["position_bias"]`` reports
+  (:func:`position_report`): accuracy by the shown position of the right
+  answer, the conflict rate (share of rows whose chosen option changes with the
+  order), the mean probability at each shown position, and accuracy and ECE of
+  the single given order beside those of the balanced probabilities.
 * **P(True)** -- a ``question`` column and a ``proposed_answer`` column (or an
   ``answer`` column that is not the label column, when there are no options).
   The label says whether the proposed answer is correct (True/False, 1/0,
@@ -620,6 +622,50 @@ def _true_false_columns(dataset: "Dataset") -> tuple[int, int]:
 # ----------------------------------------------------------------------------- the scorer
 
 
+def position_report(per_order: np.ndarray, k_row: np.ndarray, gold: np.ndarray) -> dict:
+    """Position bias of multiple-choice scores under several orders of the options.
+
+    per_order: (K, n, k_max) probabilities in the options' own order under each
+    order j (cyclic shift j: shown position p holds option (p + j) % k), NaN where
+    a row has no order j; k_row: (n,) options per row; gold: (n,) right option.
+    Returns plain values: ``orders``; ``accuracy_by_gold_position`` (letter ->
+    accuracy over every (row, order) whose right answer was shown there, and
+    ``n``); ``conflict_rate`` (share of rows whose chosen option differs between
+    orders); ``position_mass`` (mean probability at each shown position);
+    ``single_order`` and ``balanced`` (accuracy and ECE of order 0 and of the mean
+    over orders, Balanced Position Calibration).
+    """
+    from ..calibration import calibration_metrics
+
+    orders, n, k_max = per_order.shape
+    has = ~np.isnan(per_order[:, :, 0])
+    picks = np.where(has, np.nan_to_num(per_order, nan=-1.0).argmax(axis=2), -1)
+    shown_gold = (gold[None, :] - np.arange(orders)[:, None]) % k_row[None, :]
+    shown_pick = (picks - np.arange(orders)[:, None]) % k_row[None, :]
+    by_pos, mass = {}, np.zeros(k_max)
+    for p in range(k_max):
+        at = has & (shown_gold == p)
+        by_pos[llm_prompts.option_letter(p)] = {
+            "accuracy": float((picks[at] == gold[np.nonzero(at)[1]]).mean()) if at.any() else None,
+            "n": int(at.sum())}
+        shown_p = has & (p < k_row[None, :])
+        idx_j, idx_i = np.nonzero(shown_p)
+        mass[p] = per_order[idx_j, idx_i, (p + idx_j) % k_row[idx_i]].mean() if len(idx_j) else np.nan
+    chosen = [set(picks[has[:, i], i].tolist()) for i in range(n)]
+    balanced = np.nanmean(per_order, axis=0)
+    single = calibration_metrics(per_order[0], gold)
+    bal = calibration_metrics(balanced, gold)
+    return {
+        "orders": int(orders),
+        "accuracy_by_gold_position": by_pos,
+        "conflict_rate": float(np.mean([len(c) > 1 for c in chosen])),
+        "position_mass": [None if np.isnan(m) else float(m) for m in mass],
+        "pick_share_by_position": [float(np.mean(shown_pick[has] == p)) for p in range(k_max)],
+        "single_order": {"accuracy": single["accuracy"], "ece": single["ece"]},
+        "balanced": {"accuracy": bal["accuracy"], "ece": bal["ece"]},
+    }
+
+
 @dataclass
 class _Run:
     """What one ``score`` call works with."""
@@ -636,10 +682,10 @@ class LLMScorer:
 
     model_path: None/"llm" (bundled SmolLM2), a causal-LM folder or a .gguf file.
     device: auto/cpu/cuda[:i]/mps; batch_size: rows per batch (default: a token budget).
-    folds, seed: the P(IK) probe's cross-validation and the option shuffle.
+    folds, seed: the P(IK) probe's cross-validation.
     length_normalize: score options by mean instead of summed token log-prob.
-    shuffle_options: multiple choice only; lists the options in the prompt and scores
-      each row again in a rotated order to measure position bias.
+    permute_options: K; multiple choice only: list the options and score each row under K
+      cyclic shifts of them; pred_probs are the mean over the orders (position bias report).
     prompt: a template for the detected mode (fields as in :mod:`core.scoring.llm_prompts`).
     options: ``calibrate`` (classes mode, default True: contextual calibration, dividing
       each class probability by its mean probability for the content-free texts "N/A",
@@ -651,7 +697,7 @@ class LLMScorer:
     """
 
     def __init__(self, model_path=None, *, device: str = "auto", batch_size: int | None = None, folds: int = 5,
-                 seed: int = 0, length_normalize: bool = False, shuffle_options: bool = False,
+                 seed: int = 0, length_normalize: bool = False, permute_options: int = 1,
                  prompt: str | None = None, **options):
         self.model_path = model_path
         self.device = device
@@ -659,7 +705,9 @@ class LLMScorer:
         self.folds = folds
         self.seed = seed
         self.length_normalize = length_normalize
-        self.shuffle_options = shuffle_options
+        self.permute_options = int(permute_options)
+        if self.permute_options < 1:
+            raise InputError(f"--permute-options {permute_options}: expected a number of orders >= 1")
         self.prompt = prompt
         self.calibrate = bool(options.get("calibrate", True))
         self.chat = bool(options.get("chat", False))
@@ -725,6 +773,8 @@ class LLMScorer:
         return out
 
     def _score_classes(self, run: _Run, dataset):
+        if self.permute_options > 1:
+            run.ctx.notice("--permute-options applies to multiple-choice rows only; not used here")
         template = self._template("classes", llm_prompts.CLASS_PROMPT)
         names = [str(c) for c in dataset.class_names]
         if all(re.fullmatch(r"[+-]?\d+", c.strip()) for c in names):
@@ -752,7 +802,8 @@ class LLMScorer:
         return probs, hidden, probs.argmax(axis=1) == dataset.labels, extra
 
     def _score_multiple_choice(self, run: _Run, dataset, cols):
-        default = llm_prompts.MC_LISTED_PROMPT if self.shuffle_options else llm_prompts.MC_CLOZE_PROMPT
+        orders = self.permute_options
+        default = llm_prompts.MC_LISTED_PROMPT if orders > 1 else llm_prompts.MC_CLOZE_PROMPT
         template = self._template("multiple_choice", default)
         questions, options, option_cols = _mc_rows(dataset, cols)
         questions = self._cut(run, questions)
@@ -765,41 +816,30 @@ class LLMScorer:
             raise InputError(f"{dataset.source}: row {r}: answer {dataset.class_names[dataset.labels[r]]!r} "
                              f"but the row has only {k_row[r]} options")
         listed = "options" in llm_prompts.template_fields(template)
-        shuffle = self.shuffle_options
-        if shuffle and not listed:
-            run.ctx.notice("shuffle_options skipped: the prompt does not list the options, so their order "
+        if orders > 1 and not listed:
+            run.ctx.notice("--permute-options skipped: the prompt does not list the options, so their order "
                            "cannot matter")
-            shuffle = False
+            orders = 1
 
-        def prompts_for(rows):
-            return [self._render(run, template, question=q,
-                                 **({"options": llm_prompts.list_options(o)} if listed else {}))
-                    for q, o in zip(questions, rows)]
-
-        prompts, conts = prompts_for(options), [[" " + o for o in opts] for opts in options]
-        if shuffle:
-            rng = np.random.default_rng(self.seed)
-            shift = np.array([rng.integers(1, k) for k in k_row])  # shown position p holds option (p + s) % k
-            shown = [[opts[(p + s) % len(opts)] for p in range(len(opts))] for opts, s in zip(options, shift)]
-            prompts += prompts_for(shown)
-            conts += [[" " + o for o in opts] for opts in shown]
-        logprob, n_tok, hidden = self._logprobs(run, prompts, conts)
-        probs = options_to_probs(logprob, n_tok, self.length_normalize)
+        # order j shows option (p + j) % k at position p; rows with k <= j options skip order j
+        jobs = [(i, j) for j in range(orders) for i in range(dataset.n) if j < k_row[i]]
+        shown = [[options[i][(p + j) % k_row[i]] for p in range(k_row[i])] for i, j in jobs]
+        prompts = [self._render(run, template, question=questions[i],
+                                **({"options": llm_prompts.list_options(o)} if listed else {}))
+                   for (i, _), o in zip(jobs, shown)]
+        logprob, n_tok, hidden = self._logprobs(run, prompts, [[" " + o for o in opts] for opts in shown])
+        shown_probs = options_to_probs(logprob, n_tok, self.length_normalize)
         n = dataset.n
+        per_order = np.full((orders, n, k_max), np.nan)  # probabilities back in the options' own order
+        for (i, j), row in zip(jobs, shown_probs):
+            k = k_row[i]
+            per_order[j, i, (np.arange(k) + j) % k] = row[:k]
+            per_order[j, i, k:] = 0.0
+        probs = np.nanmean(per_order, axis=0)
+        hidden = hidden[:n]
         extra = {}
-        if shuffle:
-            first, shown_probs = probs[:n], probs[n:]
-            back = np.zeros_like(first)
-            for i, (k, s) in enumerate(zip(k_row, shift)):
-                back[i, (np.arange(k) + s) % k] = shown_probs[i, :k]
-            pick, pick_shown = first.argmax(axis=1), shown_probs.argmax(axis=1)
-            extra["position_bias"] = float(np.mean(pick_shown == pick))
-            extra["order_consistency"] = float(np.mean((pick_shown + shift) % k_row == pick))
-            both = np.concatenate([first, shown_probs])
-            has = np.concatenate([k_row, k_row])[:, None] > np.arange(k_max)[None, :]
-            extra["position_mass"] = (np.where(has, both, 0.0).sum(axis=0) / has.sum(axis=0)).tolist()
-            probs = (first + back) / 2
-            hidden = hidden[:n]
+        if orders > 1:
+            extra["position_bias"] = position_report(per_order, k_row, positions[dataset.labels])
         pred_probs = probs[:, positions]
         covered = pred_probs.sum(axis=1)
         if np.any(covered < 1 - 1e-9):
@@ -811,6 +851,8 @@ class LLMScorer:
         return pred_probs, hidden, probs.argmax(axis=1) == positions[dataset.labels], extra
 
     def _score_p_true(self, run: _Run, dataset, cols):
+        if self.permute_options > 1:
+            run.ctx.notice("--permute-options applies to multiple-choice rows only; not used here")
         template = self._template("p_true", llm_prompts.PTRUE_PROMPT)
         true_col, false_col = _true_false_columns(dataset)
         table = dataset.table
