@@ -10,7 +10,6 @@ written to disk as it is made (core.multilabel.MultiLabelReview).
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
