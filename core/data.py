@@ -211,17 +211,18 @@ def read_table(path) -> pd.DataFrame:
                          f"use csv, tsv, parquet, jsonl, or a .npy of labels")
     if p.stat().st_size == 0:
         raise InputError(f"{source}: the file is empty")
-    if ext in (".parquet", ".pq"):
-        df = _read_parquet(p, source)
-    elif ext in (".jsonl", ".ndjson"):
-        df = _read_jsonl(p, source)
-    else:
-        text = read_text(p, source)
-        if ext == ".txt":
-            sep = "\t" if "\t" in text.split("\n", 1)[0] else ","
+    with reading(source):
+        if ext in (".parquet", ".pq"):
+            df = _read_parquet(p, source)
+        elif ext in (".jsonl", ".ndjson"):
+            df = _read_jsonl(p, source)
         else:
-            sep = "," if ext == ".csv" else "\t"
-        df = read_delimited(text, source, sep)
+            text = read_text(p, source)
+            if ext == ".txt":
+                sep = "\t" if "\t" in text.split("\n", 1)[0] else ","
+            else:
+                sep = "," if ext == ".csv" else "\t"
+            df = read_delimited(text, source, sep)
     if len(df) == 0:
         raise InputError(f"{source}: the table has no rows")
     return df.reset_index(drop=True)

@@ -65,7 +65,7 @@ def preview_data(path: str) -> dict:
     Runs in a worker thread. Tables are read with core.data.read_table; a .npy
     of labels or an image folder is summarised. Raises InputError for unreadable data.
     """
-    from labelaudit.core.data import IMAGE_EXTENSIONS, detect_columns, read_table
+    from labelaudit.core.data import IMAGE_EXTENSIONS, check_npy_header, detect_columns, read_table
 
     p = Path(path)
     if p.is_dir():
@@ -74,6 +74,7 @@ def preview_data(path: str) -> dict:
         note = f"Image folder: {n:,} images in {len(classes)} class folders ({', '.join(classes[:8])}{'…' if len(classes) > 8 else ''})"
         return {"frame": None, "columns": {}, "n": n, "note": note, "kind": "folder"}
     if p.suffix.lower() == ".npy":
+        check_npy_header(p, str(path), "labels")  # pickled or truncated files: InputError naming them
         arr = np.load(p, mmap_mode="r", allow_pickle=False)
         import pandas as pd
 

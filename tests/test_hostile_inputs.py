@@ -224,3 +224,16 @@ def test_a_model_config_claiming_a_huge_vocabulary(tmp_path):
     (model / "config.json").write_text(json.dumps({**raw, "vocab_size": 10**11}))
     code, err = capped_audit(data, "--model", model, "--out", tmp_path / "o")
     assert_bad_input(code, err, model, "do not match config.json", "word_embeddings")
+
+
+def test_the_setup_dialog_preview_says_what_is_wrong_with_a_hostile_file(tmp_path):
+    """The GUI's preview reads through the same bounded loaders: InputError naming the file."""
+    from input_errors import error
+
+    from labelaudit.gui.setup_dialog import preview_data
+
+    bomb = npy_claiming(tmp_path / "labels.npy", (10**11,), "<i8")
+    assert "truncated" in error(preview_data, str(bomb))
+    deep = tmp_path / "d.jsonl"
+    deep.write_text('{"text": "a", "label": ' + nested(100_000) + "}\n")
+    assert error(preview_data, str(deep)).startswith(f"{deep}: line 1: JSON nested more than 100 levels")
