@@ -8,7 +8,7 @@ AuditConfig and :meth:`problem` gives core's one-line reason when they clash.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QSpinBox, QWidget
 
 from labelaudit.core.detection import DEFAULT_FILTER_BY, FILTER_BY, FILTER_HELP, RANK_BY, DetectionMethod
 from labelaudit.core.errors import InputError
@@ -41,9 +41,9 @@ class DetectionRow(QWidget):
         self.multi_label = QCheckBox("Several classes per example")
         self.multi_label.setToolTip("Multi-label data: 'a|b', JSON lists or one 0/1 column per class, with per-class "
                                     "probabilities in the predictions file (--multi-label)")
-        layout = QHBoxLayout(self)
+        layout = QGridLayout(self)  # two rows of three, so the dialog fits a 1280 px screen
         layout.setContentsMargins(0, 0, 0, 0)
-        for title, w, tip in (
+        for i, (title, w, tip) in enumerate((
             ("Flag by", self.filter_by, "Which examples are flagged (--filter-by); labelerrors-2021 reproduces the "
              "candidate sets of 'Pervasive Label Errors in Test Sets'"),
             ("Rank by", self.rank_by, "The label-quality score that orders the table and the review queue (--rank-by)"),
@@ -53,14 +53,14 @@ class DetectionRow(QWidget):
              "and both only)"),
             ("Annotators", self.annotators, "Several annotators per example: consensus and annotator quality "
              "(CROWDLAB, --annotators)"),
-        ):
+        )):
             label = QLabel(title)
             label.setToolTip(tip)
             w.setToolTip(tip)
-            layout.addWidget(label)
-            layout.addWidget(w)
-        layout.addWidget(self.multi_label)
-        layout.addStretch(1)
+            layout.addWidget(label, i // 3, 2 * (i % 3))
+            layout.addWidget(w, i // 3, 2 * (i % 3) + 1)
+        layout.addWidget(self.multi_label, 1, 4, 1, 2)
+        layout.setColumnStretch(6, 1)
         self.filter_by.currentIndexChanged.connect(self._update_help)
         self.set_config(None)
 
