@@ -557,20 +557,40 @@ class BenchmarkTab(QWidget):
                                    symbolSize=8, symbolBrush=colors[name], symbolPen=colors[name])
             plot.addItem(line)
             self.chart_items.append(line)
-        # one label per distinct value on each side, so tied models share a label instead of overprinting
-        for side, x, anchor in ((1, -0.04, (1, 0.5)), (2, 1.04, (0, 0.5))):
-            groups: dict[float, list[str]] = {}
-            for rec in values:
-                groups.setdefault(rec[side], []).append(rec[0])
-            for value, names in groups.items():
-                color = colors[names[0]] if len(names) == 1 else theme.plot_foreground()
-                text = f"{', '.join(names)}  {fmt(value)}" if side == 1 else f"{fmt(value)}  {', '.join(names)}"
-                label = pg.TextItem(text, color=color, anchor=anchor)
-                label.setPos(x, value)
-                plot.addItem(label)
-                self.chart_items.append(label)
         ys = [v for _, a, b in values for v in (a, b)]
         span = max(ys) - min(ys)
         pad = 0.5 if key == "rank" else max(span * 0.1, 1e-3)
         plot.setXRange(-0.6, 1.6, padding=0)
         plot.setYRange(min(ys) - pad, max(ys) + pad, padding=0)
+        # one label per distinct value on each side, so tied models share a label instead of overprinting;
+        # labels of close values are pushed apart to one text line each
+        pixels = max(plot.getViewBox().height(), 100.0)
+        gap = (self.chart.fontMetrics().height() + 2) * (span + 2 * pad) / pixels
+        for side, x, anchor in ((1, -0.04, (1, 0.5)), (2, 1.04, (0, 0.5))):
+            groups: dict[float, list[str]] = {}
+            for rec in values:
+                groups.setdefault(rec[side], []).append(rec[0])
+            placed = spread(sorted(groups), gap)
+            for (value, names), y in zip(sorted(groups.items()), placed):
+                color = colors[names[0]] if len(names) == 1 else theme.plot_foreground()
+                text = f"{', '.join(names)}  {fmt(value)}" if side == 1 else f"{fmt(value)}  {', '.join(names)}"
+                label = pg.TextItem(text, color=color, anchor=anchor)
+                label.setPos(x, y)
+                plot.addItem(label)
+                self.chart_items.append(label)
+
+
+def spread(values: list[float], gap: float) -> list[float]:
+    """Label positions for sorted ``values``, at least ``gap`` apart: labels that would overlap
+    form a cluster centred on their values' mean, one ``gap`` per label (drawing only)."""
+    clusters: list[list] = []  # [first position, values]
+    for v in values:
+        clusters.append([v, [v]])
+        while len(clusters) > 1:
+            (p0, v0), (p1, v1) = clusters[-2], clusters[-1]
+            if p0 + len(v0) * gap <= p1:
+                break
+            merged = v0 + v1
+            centre = sum(merged) / len(merged)
+            clusters[-2:] = [[centre - gap * (len(merged) - 1) / 2, merged]]
+    return [p + i * gap for p, vs in clusters for i in range(len(vs))]

@@ -265,3 +265,14 @@ def test_explorer_at_1280x800_shows_text_and_an_unclipped_badge(qtbot, page, man
     assert badge.width() >= badge.sizeHint().width()
     bars = inspector.bars
     assert bars.mapTo(inspector.viewport(), QPoint(bars.width(), 0)).x() <= inspector.viewport().width()
+
+
+def test_slope_chart_labels_of_close_values_do_not_overlap():
+    from labelaudit.gui.benchmark_tab import spread
+
+    gap = 0.01
+    placed = spread([0.80, 0.950, 0.951, 0.952], gap)
+    assert placed[0] == 0.80  # far from the others: stays at its value
+    assert all(b - a >= gap - 1e-12 for a, b in zip(placed, placed[1:]))
+    assert sum(placed[1:]) / 3 == pytest.approx(0.951)  # the crowded three stay centred on their values
+    assert spread([1.0, 2.0, 3.0], 0.5) == [1.0, 2.0, 3.0]
