@@ -66,7 +66,7 @@ class MultiLabelTab(QWidget):
         self.picker.setToolTip("The class whose reliability diagram is shown (that class as a binary problem)")
         self.picker.currentIndexChanged.connect(self._show_class)
         self.classes.cellClicked.connect(lambda r, _c: self.picker.setCurrentIndex(r))
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(background=theme.plot_background())
         self.plot.setLabel("bottom", "confidence (15 equal-width bins)")
         self.plot.setLabel("left", "accuracy")
         self.plot.setXRange(0, 1)
@@ -168,7 +168,7 @@ class MultiLabelTab(QWidget):
         width = float((full["upper"] - full["lower"]).min()) if len(full) else 1 / 15
         self.plot.addItem(pg.BarGraphItem(x=((full["lower"] + full["upper"]) / 2).to_numpy(),
                                           height=full["accuracy"].to_numpy(), width=width * 0.9, brush=pg.mkBrush(*BAR_BRUSH)))
-        self.plot.plot([0, 1], [0, 1], pen=pg.mkPen((128, 128, 128), style=Qt.DashLine))
+        self.plot.plot([0, 1], [0, 1], pen=pg.mkPen(theme.plot_foreground(), style=Qt.DashLine))
         rec = self.report.per_class.iloc[cls]
         self.class_ece.setText(f"ECE {_fmt(float(rec['ece']))}")
         self.bins_shown = bins
