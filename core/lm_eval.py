@@ -27,7 +27,6 @@ unconditional requests after the conditional ones: they are dropped.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,20 +122,15 @@ def read_records(path) -> list[dict]:
         raise InputError(f"{p}: cannot read ({err.strerror})") from None
     if not text.strip():
         raise InputError(f"{p}: the file is empty")
+    from .data import parse_json  # bounded nesting
+
     if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{p}: line {err.lineno}: not valid JSON ({err.msg})") from None
+        rows = parse_json(text, str(p))
     else:
         rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise InputError(f"{p}: line {number}: not valid JSON ({err.msg})") from None
+        for number, line in enumerate(text.split("\n"), 1):  # JSONL: U+2028 etc. inside a string are text
+            if line.strip():
+                rows.append(parse_json(line, f"{p}: line {number}"))
     for i, row in enumerate(rows, 1):
         if not isinstance(row, dict):
             raise InputError(f"{p}: row {i}: expected a JSON object per sample")

@@ -60,10 +60,10 @@ def looks_long(path) -> bool:
 
             columns = pq.read_schema(p).names
         elif ext in (".jsonl", ".ndjson"):
-            import json
+            from .data import parse_json
 
             with open(p, encoding="utf-8") as f:
-                first = json.loads(f.readline() or "{}")
+                first = parse_json(f.readline() or "{}", f"{p}: line 1")
             columns = list(first) if isinstance(first, dict) else []
         elif ext in (".csv", ".tsv", ".tab", ".txt"):
             with open(p, encoding="utf-8") as f:

@@ -78,9 +78,13 @@ def _items(value, source: str, row: int, col: str) -> list[str]:
     elif isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
+            from .data import json_depth_over
+
             try:
+                if json_depth_over(text):
+                    raise ValueError("nested too deeply")
                 items = json.loads(text)
-            except json.JSONDecodeError:
+            except ValueError:
                 raise InputError(f"{source}: row {row}: column {col!r}: {text[:40]!r} is not a JSON list") from None
             if not isinstance(items, list):
                 raise InputError(f"{source}: row {row}: column {col!r}: expected a JSON list of labels")

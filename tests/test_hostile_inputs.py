@@ -237,3 +237,20 @@ def test_the_setup_dialog_preview_says_what_is_wrong_with_a_hostile_file(tmp_pat
     deep = tmp_path / "d.jsonl"
     deep.write_text('{"text": "a", "label": ' + nested(100_000) + "}\n")
     assert error(preview_data, str(deep)).startswith(f"{deep}: line 1: JSON nested more than 100 levels")
+
+
+def test_every_json_reader_bounds_nesting(tmp_path):
+    """lm-eval samples (array or JSON lines) and multi-label cells: deep nesting is bad input, not a crash."""
+    from input_errors import error
+
+    from labelaudit.core.lm_eval import read_records
+    from labelaudit.core.multilabel import parse_label_sets
+
+    as_array = tmp_path / "samples_a.json"
+    as_array.write_text("[" + nested(100_000) + "]")
+    assert "nested more than 100 levels" in error(read_records, as_array)
+    as_lines = tmp_path / "samples_b.jsonl"
+    as_lines.write_text('{"doc_id": 0}\n' + nested(100_000) + "\n")
+    assert error(read_records, as_lines).startswith(f"{as_lines}: line 2: JSON nested more than 100 levels")
+    cells = pd.Series(['["a", "b"]', "a", nested(100_000)], name="labels")
+    assert "row 2: column 'labels'" in error(parse_label_sets, cells, "d.csv")

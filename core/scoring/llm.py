@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data import json_depth_over
 from ..errors import InputError
 from . import llm_prompts
 from .base import ScoreResult
@@ -540,6 +541,8 @@ def _parse_options_cell(v, source: str, row: int, col) -> list[str]:
         text = str(v).strip()
         if text.startswith("["):
             try:
+                if json_depth_over(text):
+                    raise ValueError("nested too deeply")
                 items = json.loads(text)
             except ValueError:
                 raise InputError(f"{source}: row {row}: column {col!r} starts with '[' "
