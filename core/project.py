@@ -786,15 +786,13 @@ class Project:
     def _check_no_later_decision(self, target: int, kind: str) -> None:
         """HistoryConflict when a step this instance does not know (another window or process)
         wrote one of ``target``'s rows after it: undoing or redoing would overwrite that."""
-        rows = self._step_rows(target)
+        rows = set(self._step_rows(target))
         first = self._conn.execute("SELECT MIN(id) FROM trail WHERE step = ?", (target,)).fetchone()[0]
         if first is None:
             return
-        marks = ",".join("?" * len(rows))
-        for entry, step, row, reviewer, time in self._conn.execute(
-                f"SELECT id, step, row, reviewer, time FROM trail WHERE id > ? AND row IN ({marks}) ORDER BY id DESC",
-                (first, *rows)):
-            if step not in self._known_steps:
+        for step, row, reviewer, time in self._conn.execute(
+                "SELECT step, row, reviewer, time FROM trail WHERE id > ? ORDER BY id DESC", (first,)):
+            if row in rows and step not in self._known_steps:
                 raise HistoryConflict(
                     f"row {row} was decided later by {reviewer} at {time[:19].replace('T', ' ')} UTC (in another "
                     f"window or process); {kind}ing step {target} would overwrite that decision")
