@@ -8,8 +8,9 @@ fitted on the other folds), and reports it beside the raw confidence:
 - features: the model's confidence (top-1 probability), the second probability,
   margin (top-1 - top-2), entropy, log-odds of the confidence; per other model
   (multi-model benchmarks) its probability on this model's answer and whether
-  its own answer agrees; optional embeddings (reduced to at most 32 principal
-  components inside each fold).
+  its own answer agrees; optional embeddings (reduced inside each fold to at
+  most 32 principal components and one per 20 training rows, so small sets do
+  not drown the model in dimensions; none below 20 rows).
 - scores, for raw confidence and for P(correct): ``auroc`` (separating right
   from wrong), ``brier`` (mean squared error of the score as a probability of
   being right), ``ece`` (15 equal-width bins of that binary probability), and
@@ -78,8 +79,9 @@ def correctness_model(pred_probs, labels, *, others=None, embeddings=None, folds
     p_correct = np.empty(len(y))
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, correct):
         Xtr, Xte = X[train], X[test]
-        if emb is not None:
-            pca = PCA(n_components=min(32, emb.shape[1], len(train) - 1), random_state=seed).fit(emb[train])
+        n_pc = 0 if emb is None else min(32, emb.shape[1], len(train) // 20)
+        if n_pc:
+            pca = PCA(n_components=n_pc, random_state=seed).fit(emb[train])
             Xtr = np.hstack([Xtr, pca.transform(emb[train])])
             Xte = np.hstack([Xte, pca.transform(emb[test])])
         clf = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
@@ -88,8 +90,8 @@ def correctness_model(pred_probs, labels, *, others=None, embeddings=None, folds
     model = scores(p_correct, correct)
     beats = {k: _compare(model[k], raw[k], higher_is_better=k == "auroc")
              for k in ("auroc", "brier", "ece", "aurc") if model[k] is not None and raw[k] is not None}
-    if emb is not None:
-        out["features"] = names + [f"embedding PCs ({min(32, emb.shape[1])})"]
+    if emb is not None and min(32, emb.shape[1], len(y) * (folds - 1) // folds // 20):
+        out["features"] = names + [f"embedding PCs (up to {min(32, emb.shape[1])})"]
     return {**out, "model": model, "beats_raw": beats, "p_correct": p_correct}
 
 
