@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned: this machine has the CPU build on disk; an unpinned torch pulls several GB.
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[test,bench]'
+	$(PIP) install -q -c constraints.txt -e '.[test,bench,cluster]'
 	# Packages whose declared dependencies must not be installed (see requirements-nodeps.txt).
 	$(PIP) install -q --no-deps -c constraints.txt -r requirements-nodeps.txt
 	touch $(STAMP)

@@ -79,8 +79,8 @@ def wants_streaming(config: "AuditConfig") -> bool:
     source = config.pred_probs or config.logits
     if not source or config.model or config.recalibrate or Path(source).suffix.lower() != ".npy":
         return False
-    if getattr(config, "correctness", False):  # a cross-fitted model over every row: in memory
-        return False
+    if getattr(config, "correctness", False) or getattr(config, "multi_label", False):
+        return False  # a cross-fitted model over every row, or several labels per row: in memory
     if getattr(config, "annotators", None) or Path(str(config.data)).suffix.lower() != ".npy":
         return False  # tables (ids, texts, several annotators) are loaded whole anyway: the in-memory path
     method = DetectionMethod.from_config(config)

@@ -56,6 +56,9 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--folds", type=_positive_int, default=5, metavar="K", help="cross-validation folds (default 5)")
     src.add_argument("--seed", type=int, default=0, help="seed for folds and shuffles (default 0)")
     src.add_argument("--int8", action="store_true", help="int8 dynamic quantisation on CPU (faster, approximate)")
+    src.add_argument("--cluster", metavar="auto|local[:N]|ray://HOST:PORT",
+                     help="score on Ray: the probe's embeddings or a text classifier, one model copy per GPU "
+                     "or CPU slot (needs pip install labelaudit[cluster])")
     add_detection_options(p)
     p.add_argument("--reviews", metavar="FILE", help="human validation: labelerrors mturk.json or CSV (row,label,verdict)")
     p.add_argument(
@@ -193,6 +196,7 @@ def config_from_args(args: argparse.Namespace):
         frac_noise=args.frac_noise,
         annotators=args.annotators,
         multi_label=args.multi_label,
+        cluster=getattr(args, "cluster", None),
         out=getattr(args, "out", None),
     )
 

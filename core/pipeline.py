@@ -57,6 +57,7 @@ class AuditConfig:
     frac_noise: float = 1.0
     annotators: str | None = None
     multi_label: bool = False
+    cluster: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -115,6 +116,13 @@ def _validate(config: AuditConfig) -> None:
     if config.permute_options > 1 and (config.pred_probs or config.logits):
         raise InputError("--permute-options re-scores the questions with a causal LM: use --model llm "
                          "(or an LM folder) instead of --pred-probs/--logits")
+    if config.cluster:
+        from .scoring.cluster import parse_cluster, require_ray
+
+        parse_cluster(config.cluster)
+        if config.pred_probs or config.logits:
+            raise InputError("--cluster scores with a model on Ray; with --pred-probs/--logits there is nothing to score")
+        require_ray()
     from .detection import DetectionMethod
 
     DetectionMethod.from_config(config)  # InputError for a bad --filter-by / --rank-by / --num-issues / --frac-noise
@@ -194,9 +202,13 @@ def run_audit(config: AuditConfig, ctx: RunContext | None = None) -> AuditReport
             seed=config.seed,
             quantize=config.int8,
             **({"permute_options": config.permute_options} if config.permute_options > 1 else {}),
+            **_cluster_option(config),
         )
         if config.permute_options > 1 and not hasattr(scorer, "permute_options"):
             raise InputError(f"--permute-options needs a causal LM (--model llm or an LM folder), not {config.model}")
+        if config.cluster and not getattr(scorer, "runs_on_cluster", False):
+            raise InputError(f"--cluster: the {scorer.name} scorer does not run on Ray yet (the probe's embeddings "
+                             "and text classifiers do); drop --cluster to score on this machine")
         score = scorer.score(dataset, ctx)
         from .predictions import check_pred_probs
 
@@ -212,6 +224,15 @@ def run_audit(config: AuditConfig, ctx: RunContext | None = None) -> AuditReport
         )
     timings["score"] = time.perf_counter() - t0
     return audit_arrays(dataset, pred_probs, config=config, ctx=ctx, score=score, timings=timings)
+
+
+def _cluster_option(config: AuditConfig) -> dict:
+    """``cluster=ClusterSpec`` for make_scorer when --cluster is set."""
+    if not config.cluster:
+        return {}
+    from .scoring.cluster import parse_cluster
+
+    return {"cluster": parse_cluster(config.cluster)}
 
 
 def audit_arrays(

@@ -78,9 +78,11 @@ class HFClassifierScorer:
     """Softmax probabilities of a local sequence- or image-classification model (in-sample)."""
 
     name = "hf-classifier"
+    runs_on_cluster = True  # text classifiers' forward passes (image classifiers: InputError)
 
     def __init__(self, model_path: str | Path, *, device: str = "auto", batch_size: int | None = None,
-                 folds: int = 5, seed: int = 0, trust_remote_code: bool = False, max_length: int | None = None):
+                 folds: int = 5, seed: int = 0, trust_remote_code: bool = False, max_length: int | None = None,
+                 cluster=None):
         from transformers import AutoConfig
 
         self.folder = Path(model_path)
@@ -96,6 +98,11 @@ class HFClassifierScorer:
         if self.kind is None:
             raise InputError(f"{self.folder}: not a sequence- or image-classification model "
                              f"(architectures: {getattr(self.config, 'architectures', None)})")
+        self.cluster = cluster  # a core.scoring.cluster.ClusterSpec: text forward passes on Ray
+        if cluster is not None and self.kind != "text":
+            raise InputError(f"{self.folder}: --cluster runs text classifiers on Ray; image classifiers run "
+                             "on this machine (drop --cluster)")
+        self.device_name = device
         self.device = pick_device(device)
         self.batch_size, self.max_length = batch_size, max_length
         self._model = None
@@ -126,6 +133,15 @@ class HFClassifierScorer:
         inputs = dataset.texts_to_score() if self.kind == "text" else dataset.image_paths()
         timings = {}
         t0 = time.perf_counter()
+        if self.cluster is not None:
+            from .cluster import ClassifierFactory, ray_map
+
+            factory = ClassifierFactory(self.folder, device=self.device_name, batch_size=self.batch_size,
+                                        trust_remote_code=self.trust_remote_code, max_length=self.max_length)
+            probs, emb = ray_map(inputs, factory, self.cluster, ctx=ctx, stage="classifying (Ray)",
+                                 batch_size=self.batch_size or 64)
+            timings["predict"] = time.perf_counter() - t0
+            return self._result(probs, emb, cols, note, ctx, timings, device=f"Ray {self.cluster}")
         self._load()
         timings["load_model"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -134,6 +150,9 @@ class HFClassifierScorer:
         else:
             probs, emb = self._run_images(inputs, ctx, dataset.source)
         timings["predict"] = time.perf_counter() - t0
+        return self._result(probs, emb, cols, note, ctx, timings, device=device_label(self.device))
+
+    def _result(self, probs, emb, cols, note, ctx, timings, *, device: str) -> ScoreResult:
         probs = probs[:, cols].astype(np.float64)
         probs /= np.clip(probs.sum(axis=1, keepdims=True), 1e-300, None)
         if note:
@@ -141,7 +160,7 @@ class HFClassifierScorer:
         ctx.notice(f"{self.folder.name}: probabilities come from a trained classifier, not cross-validation; "
                    "on rows it was trained on, these in-sample predictions understate label errors")
         return ScoreResult(pred_probs=probs, model=f"{self.folder.name} ({self.kind} classifier)",
-                           device=device_label(self.device), in_sample=True,
+                           device=device, in_sample=True,
                            embeddings=emb, timings_s=timings)
 
     def _forward(self, **inputs):

@@ -247,9 +247,10 @@ def get_encoder(folder: Path, *, device: str = "auto", max_length: int | None = 
 
 def embed_texts(texts: Sequence[str], folder: Path, *, ctx: "RunContext", device: str = "auto",
                 batch_size: int | None = None, max_length: int | None = None, quantize: bool = False,
-                cache: bool = True, trust_remote_code: bool = False) -> tuple[np.ndarray, dict]:
+                cache: bool = True, trust_remote_code: bool = False, cluster=None) -> tuple[np.ndarray, dict]:
     """Sentence embeddings for ``texts``, read from the on-disk cache when present.
 
+    cluster: a core.scoring.cluster.ClusterSpec to compute them on Ray (one model copy per actor).
     Returns (embeddings (n, d) float32, info) where info has ``cached`` (bool),
     ``device`` (str), ``timings_s`` and ``max_length``.
     """
@@ -272,6 +273,16 @@ def embed_texts(texts: Sequence[str], folder: Path, *, ctx: "RunContext", device
                 "cached": True, "device": device_label(dev), "timings_s": timings, "max_length": effective_max}
     t0 = time.perf_counter()
     ctx.check_cancelled()
+    if cluster is not None:
+        from .cluster import TextEncoderFactory, encode_texts
+
+        factory = TextEncoderFactory(folder, device=device, max_length=max_length, quantize=quantize,
+                                     trust_remote_code=trust_remote_code, batch_size=batch_size)
+        emb = encode_texts(texts, factory, cluster, ctx=ctx, batch_size=batch_size)
+        timings["embed"] = time.perf_counter() - t0
+        if cache:
+            embed_cache.save(key, emb)
+        return emb, {"cached": False, "device": f"Ray {cluster}", "timings_s": timings, "max_length": effective_max}
     encoder = get_encoder(folder, device=device, max_length=max_length, quantize=quantize,
                           trust_remote_code=trust_remote_code)
     timings["load_model"] = time.perf_counter() - t0
@@ -381,12 +392,14 @@ class EmbeddingProbeScorer:
     """Sentence embeddings (bundled MiniLM or another embedding folder) + K-fold logistic regression."""
 
     name = "probe"
+    runs_on_cluster = True  # the embeddings; the K-fold fit stays on the driver
 
     def __init__(self, model_path: str | Path | None = None, *, device: str = "auto",
                  batch_size: int | None = None, folds: int = 5, seed: int = 0,
                  max_length: int | None = None, quantize: bool = False, cache: bool = True,
-                 C: float | None = None, trust_remote_code: bool = False):
+                 C: float | None = None, trust_remote_code: bool = False, cluster=None):
         self.folder = Path(model_path) if model_path is not None else bundled_model_folder()
+        self.cluster = cluster  # a core.scoring.cluster.ClusterSpec: embeddings on Ray
         self.device, self.batch_size, self.folds, self.seed = device, batch_size, folds, seed
         self.max_length, self.quantize, self.cache, self.C = max_length, quantize, cache, C
         self.trust_remote_code = trust_remote_code
@@ -400,7 +413,7 @@ class EmbeddingProbeScorer:
         emb, info = embed_texts(
             texts, self.folder, ctx=ctx, device=self.device, batch_size=self.batch_size,
             max_length=self.max_length, quantize=self.quantize, cache=self.cache,
-            trust_remote_code=self.trust_remote_code,
+            trust_remote_code=self.trust_remote_code, cluster=self.cluster,
         )
         timings = dict(info["timings_s"])
         t0 = time.perf_counter()
