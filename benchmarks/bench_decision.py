@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from labelaudit.core import project as project_mod
+from labelaudit.core.export import write_csv
 from labelaudit.core.project import Project
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -37,7 +38,7 @@ def make_project(folder: Path, n: int = 10_000) -> Path:
     given = rng.integers(0, len(CLASSES), n)
     probs = rng.dirichlet(np.ones(len(CLASSES)), n)
     data = folder / "data.csv"
-    pd.DataFrame({"text": [f"example {i}" for i in range(n)], "label": np.array(CLASSES)[given]}).to_csv(data)
+    write_csv(pd.DataFrame({"text": [f"example {i}" for i in range(n)], "label": np.array(CLASSES)[given]}), data)
     examples = pd.DataFrame({"row": np.arange(n), "given_label": given, "suggested_label": probs.argmax(1),
                              "label_quality": probs[np.arange(n), given], "is_label_issue": rng.random(n) < 0.1})
     path = folder / "bench.labelaudit"

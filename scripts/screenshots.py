@@ -220,6 +220,7 @@ def _check_datasets(folder: Path):
     import numpy as np
     import pandas as pd
 
+    from labelaudit.core.export import write_csv
     from labelaudit.core.pipeline import AuditConfig
 
     cases = []
@@ -239,7 +240,7 @@ def _check_datasets(folder: Path):
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     text = [f"Hi, my {intents[t].replace('_', ' ')} problem again: I tried twice this week and the app still "
             f"shows nothing useful, what should I do next? (query {i})" for i, t in enumerate(true)]
-    pd.DataFrame({"text": text, "intent": [intents[g] for g in given]}).to_csv(folder / "queries.csv", index=False)
+    write_csv(pd.DataFrame({"text": text, "intent": [intents[g] for g in given]}), folder / "queries.csv")
     np.save(folder / "queries_probs.npy", probs)
     (folder / "intents.txt").write_text("\n".join(intents) + "\n")
     cases.append(("text", AuditConfig(data=str(folder / "queries.csv"), pred_probs=str(folder / "queries_probs.npy"),
