@@ -89,6 +89,9 @@ def preview_data(path: str) -> dict:
     return {"frame": df.head(PREVIEW_ROWS), "columns": cols, "n": len(df), "note": note, "kind": "table"}
 
 
+#: The "Run on" choice that scores on this machine (no --cluster).
+THIS_MACHINE = "this machine"
+
 class PathField(QWidget):
     """A line edit with a Browse… button."""
 
@@ -217,6 +220,10 @@ class AuditSetupDialog(QDialog):
         self.batch = QSpinBox()
         self.batch.setRange(0, 4096)
         self.batch.setSpecialValueText("auto")
+        self.cluster = QComboBox()  # where the model's forward passes run: here, or on Ray (--cluster)
+        self.cluster.setEditable(True)
+        self.cluster.addItems([THIS_MACHINE, "local", "local:2", "auto"])
+        self.cluster.lineEdit().setPlaceholderText("ray://HOST:PORT")
         self.recal = QComboBox()
         self.recal.addItem("none", None)
         for m in RECALIBRATION_METHODS:
@@ -226,6 +233,9 @@ class AuditSetupDialog(QDialog):
             ("Device", self.device, "Where models run: auto picks a GPU when there is one"),
             ("Folds", self.folds, "Cross-validation folds for the probe and recalibration"),
             ("Batch", self.batch, "Batch size for model inference (auto: chosen per model and device)"),
+            ("Run on", self.cluster, "Where the model runs: this machine, or Ray (--cluster): 'local[:N]' starts a "
+             "local Ray cluster of N workers, 'auto' joins the running one, or type ray://HOST:PORT. One model copy "
+             "per GPU or CPU slot; needs pip install labelaudit[cluster]"),
             ("Recalibrate", self.recal, "Fit a recalibration with cross-fitting and report ECE/NLL before and after"),
         ):
             label = QLabel(title)
@@ -280,6 +290,7 @@ class AuditSetupDialog(QDialog):
         self.device.setCurrentText(c.device or "auto")
         self.folds.setValue(c.folds)
         self.batch.setValue(c.batch_size or 0)
+        self.cluster.setCurrentText(c.cluster or THIS_MACHINE)
         self.recal.setCurrentIndex(max(self.recal.findData(c.recalibrate), 0))
         self.reviews.set_path(c.reviews)
         self.detection.set_config(c)
@@ -312,6 +323,8 @@ class AuditSetupDialog(QDialog):
         c.device = self.device.currentText()
         c.folds = self.folds.value()
         c.batch_size = self.batch.value() or None
+        cluster = self.cluster.currentText().strip()
+        c.cluster = None if key == "predictions" or cluster in ("", THIS_MACHINE) else cluster
         c.recalibrate = self.recal.currentData()
         c.reviews = self.reviews.path() or None
         self.detection.apply_to(c)
@@ -328,6 +341,14 @@ class AuditSetupDialog(QDialog):
         key = self.model_key()
         if key == "predictions" and not (c.pred_probs or c.logits):
             return "Choose the predictions file, or pick another model."
+        if c.cluster:
+            from labelaudit.core.errors import InputError
+            from labelaudit.core.scoring.cluster import parse_cluster
+
+            try:
+                parse_cluster(c.cluster)
+            except InputError as err:
+                return str(err)
         if key == "folder" and not c.model:
             return "Choose the model folder, or pick another model."
         if self._preview and self._preview.get("kind") == "table" and self.role_boxes["label_col"].currentIndex() <= 0:

@@ -155,3 +155,19 @@ def test_cancel_stops_a_ray_run(ray_local):
 class _Square:
     def __call__(self):
         return lambda xs: (np.asarray(xs, dtype=np.float64) ** 2,)
+
+
+def test_setup_dialog_run_on_choice(qtbot, text_csv):
+    from labelaudit.core.pipeline import AuditConfig
+    from labelaudit.gui.setup_dialog import AuditSetupDialog
+
+    dlg = AuditSetupDialog(AuditConfig(data=str(text_csv), cluster="local:2"))
+    qtbot.addWidget(dlg)
+    assert dlg.cluster.currentText() == "local:2"
+    assert dlg.config().cluster == "local:2"
+    dlg.cluster.setCurrentText("ray://head:10001")
+    assert dlg.config().cluster == "ray://head:10001"
+    dlg.cluster.setCurrentText("somewhere")
+    assert "--cluster 'somewhere'" in dlg.problem()
+    dlg.cluster.setCurrentText("this machine")
+    assert dlg.config().cluster is None
