@@ -20,7 +20,6 @@ are out-of-sample, as confident learning requires.
 from __future__ import annotations
 
 import importlib.util
-import json
 import threading
 import time
 import warnings
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from ..data import read_json
 from ..errors import InputError
 from . import embed_cache
 from .base import ScoreResult
@@ -72,26 +72,27 @@ def _pooling_config(folder: Path) -> tuple[str, bool, int | None, bool]:
     modules = folder / "modules.json"
     if modules.is_file():
         try:
-            entries = json.loads(modules.read_text(encoding="utf-8"))
+            entries = read_json(modules)
             types = [str(e.get("type", "")) for e in entries]
             normalize = any(t.endswith("Normalize") for t in types)
             for e in entries:
                 if str(e.get("type", "")).endswith("Pooling"):
-                    cfg = json.loads((folder / e.get("path", "") / "config.json").read_text(encoding="utf-8"))
+                    cfg = read_json(folder / e.get("path", "") / "config.json")
                     if cfg.get("pooling_mode_cls_token"):
                         mode = "cls"
                     elif cfg.get("pooling_mode_max_tokens"):
                         mode = "max"
                     elif cfg.get("pooling_mode_mean_sqrt_len_tokens"):
                         mode = "mean_sqrt_len"
+        except InputError:
+            raise
         except (OSError, ValueError, AttributeError) as err:
             raise InputError(f"{modules}: unreadable sentence-transformers config ({err})") from None
     st_cfg = folder / "sentence_bert_config.json"
     if st_cfg.is_file():
-        try:
-            cfg = json.loads(st_cfg.read_text(encoding="utf-8"))
-        except ValueError as err:
-            raise InputError(f"{st_cfg}: not valid JSON ({err})") from None
+        cfg = read_json(st_cfg)
+        if not isinstance(cfg, dict):
+            raise InputError(f"{st_cfg}: expected a JSON object")
         max_len = cfg.get("max_seq_length")
         lower = bool(cfg.get("do_lower_case", False))
     return mode, normalize, max_len, lower
