@@ -56,7 +56,8 @@ def _safe_column(col: pd.Series) -> pd.Series:
         if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
             return None
         if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
-            return v.item() if isinstance(v, np.generic) else v
+            v = v.item() if isinstance(v, np.generic) else v
+            return v if not isinstance(v, float) or math.isfinite(v) else safe_csv_cell(str(v))
         return safe_csv_cell(v if isinstance(v, str) else str(v))
     if isinstance(col.dtype, pd.CategoricalDtype):  # neutralise the few categories, not every cell
         names = np.array([cell(c) for c in col.cat.categories] + [None], dtype=object)
@@ -69,8 +70,9 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for name in out.columns:
         col = out[name]
-        if not (pd.api.types.is_numeric_dtype(col.dtype) and col.dtype != object):
-            out[name] = _safe_column(col)
+        numeric = pd.api.types.is_numeric_dtype(col.dtype) and col.dtype != object
+        if not numeric or (pd.api.types.is_float_dtype(col.dtype) and np.isinf(col.to_numpy(dtype=float)).any()):
+            out[name] = _safe_column(col)  # text, or floats with -inf (a bare "-inf" reads as a formula)
     out.columns = [safe_csv_cell(str(c)) for c in out.columns]
     return out
 
@@ -81,6 +83,8 @@ def _plain_cell(v):
         v = v.item()
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
+    if isinstance(v, float) and not math.isfinite(v):
+        return safe_csv_cell(str(v))
     if isinstance(v, (bool, int, float)):
         return v
     return safe_csv_cell(str(v))
