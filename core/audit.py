@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .detection import DetectionMethod, flag_issues, quality_scores
+from .detection import LABELERRORS_2021, DetectionMethod, flag_issues, quality_scores
 from .errors import InputError
 from .predictions import check_label_indices
 from .progress import RunContext
@@ -172,7 +172,8 @@ def _prune_by_noise_rate(labels, pred_probs, confident_joint, rows, ctx) -> np.n
 
 
 def run_label_audit(
-    labels, pred_probs, *, ctx: RunContext | None = None, class_names=None, method: "DetectionMethod | None" = None
+    labels, pred_probs, *, ctx: RunContext | None = None, class_names=None, method: "DetectionMethod | None" = None,
+    stored_probs=None,
 ) -> AuditResult:
     """Flag likely label errors with confident learning.
 
@@ -181,6 +182,8 @@ def run_label_audit(
     class_names: k names for the name columns (default "0".."k-1").
     ctx: progress ("confident joint", "finding label issues", "summaries") and cancel.
     method: the core.detection.DetectionMethod (default: cleanlab's defaults).
+    stored_probs: the probabilities as stored before renormalisation (same shape);
+    the labelerrors-2021 recipe counts and ranks on them, as cleanlab 1.0 did.
 
     Returns an :class:`AuditResult`. With the default method ``is_label_issue`` equals
     ``cleanlab.filter.find_label_issues(labels, pred_probs)`` with defaults;
@@ -225,9 +228,16 @@ def run_label_audit(
         is_issue = _prune_by_noise_rate(labels, pred_probs, confident_joint, rows, ctx)
         detection = {}
     else:
+        probs_for_flags, joint_for_flags = pred_probs, raw_joint
+        if method.filter_by == LABELERRORS_2021 and stored_probs is not None:
+            probs_for_flags = np.asarray(stored_probs, dtype=np.float64)
+            stored_given = probs_for_flags[np.arange(n), labels]
+            joint_for_flags = _confident_counts(labels, probs_for_flags, probs_for_flags.argmax(axis=1),
+                                                _confident_thresholds(stored_given, rows))
         with _stage(ctx, "finding label issues", 1) as stage:
             is_issue, detection = flag_issues(
-                labels, pred_probs, method, scores=label_quality, confident_joint=confident_joint, raw_joint=raw_joint
+                labels, probs_for_flags, method, scores=label_quality, confident_joint=confident_joint,
+                raw_joint=joint_for_flags,
             )
             stage.advance(1)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError
@@ -160,6 +161,42 @@ def labelerrors_2021_count(raw_joint: np.ndarray, n: int) -> int:
     return int(n * (1.0 - raw_joint.trace() / total)) if total > 0 else 0
 
 
+def stored_probabilities(config, shape) -> "np.ndarray | None":
+    """The probabilities exactly as stored in ``config.pred_probs`` (no renormalisation), or None.
+
+    cleanlab 1.0 counted and ranked the file's values as they were, so the
+    labelerrors-2021 recipe does too (on CIFAR-100's float16 copy that is 2,234
+    flags against 2,233 after renormalising; the paper has 2,235). None when the
+    run has no predictions file, or it is not a plain (n, k) array of that shape.
+    """
+    import numpy as np
+
+    from .data import read_npy
+    from .predictions import _load_delimited, _load_parquet
+
+    path = getattr(config, "pred_probs", None)
+    if not path or getattr(config, "logits", None):
+        return None
+    p = Path(path)
+    ext = p.suffix.lower()
+    try:
+        if ext == ".npy":
+            arr = read_npy(p, str(p), "predictions")
+        elif ext in (".csv", ".tsv", ".tab"):
+            arr, _ = _load_delimited(p, str(p), "," if ext == ".csv" else "\t")
+        elif ext in (".parquet", ".pq"):
+            arr, _ = _load_parquet(p, str(p))
+        else:
+            return None
+    except (InputError, OSError):
+        return None
+    arr = np.asarray(arr)
+    if arr.shape != tuple(shape) or arr.dtype.kind not in "biuf":
+        return None
+    arr = np.asarray(arr, dtype=np.float64)
+    return arr if np.isfinite(arr).all() else None
+
+
 def flag_issues(
     labels: np.ndarray,
     pred_probs: np.ndarray,
@@ -174,6 +211,8 @@ def flag_issues(
     labels (n,), pred_probs (n, k): checked inputs. scores: quality_scores for
     ``method.rank``. confident_joint: cleanlab's calibrated confident joint;
     raw_joint: the uncalibrated one (cleanlab 1.0's, no diagonal clipping).
+    For labelerrors-2021, pred_probs and raw_joint may be those of the stored
+    probabilities (:func:`stored_probabilities`).
     Returns (is_issue mask, extra summary fields: ``n_estimated`` for
     labelerrors-2021). InputError when num_issues exceeds n.
     """
@@ -188,8 +227,7 @@ def flag_issues(
         from cleanlab.rank import get_normalized_margin_for_each_label
 
         count = labelerrors_2021_count(raw_joint, n)
-        margin = scores if method.rank == "normalized_margin" else get_normalized_margin_for_each_label(labels, pred_probs)
-        return lowest(margin, count), {"n_estimated": count}
+        return lowest(get_normalized_margin_for_each_label(labels, pred_probs), count), {"n_estimated": count}
     from cleanlab.filter import find_label_issues
 
     kwargs = {} if method.filter_by == "confident_learning" else {"confident_joint": confident_joint}

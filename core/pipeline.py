@@ -262,7 +262,13 @@ def audit_arrays(
     from .detection import DetectionMethod
 
     method = DetectionMethod.from_config(config)
-    audit = run_label_audit(labels, pred_probs, ctx=ctx, class_names=dataset.class_names, method=method)
+    stored = None
+    if method.filter_by == "labelerrors-2021" and method.num_issues is None:
+        from .detection import stored_probabilities
+
+        stored = stored_probabilities(config, pred_probs.shape)
+    audit = run_label_audit(labels, pred_probs, ctx=ctx, class_names=dataset.class_names, method=method,
+                            stored_probs=stored)
     timings["audit"] = time.perf_counter() - t0
     ctx.check_cancelled()
 
