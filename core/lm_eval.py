@@ -201,6 +201,18 @@ def _gold(target, choices: list[str], lls: np.ndarray, acc: float, where: str) -
     raise InputError(f"{where}: target {text!r} is neither a choice index nor one of the choices")
 
 
+def _gold_from_acc(choices: list[str], lls: np.ndarray, acc: float, where: str) -> int:
+    """Gold of a multiple_input row (e.g. winogrande), whose logged target is the shared continuation:
+    the model's pick when ``acc`` is 1, the other choice when it is 0 and there are two."""
+    pred = int(np.argmax(lls))
+    if acc == 1.0:
+        return pred
+    if acc == 0.0 and len(choices) == 2:
+        return 1 - pred
+    raise InputError(f"{where}: the gold answer of this multiple-input row cannot be recovered "
+                     "(its target is the shared continuation and the row's acc does not settle it)")
+
+
 def read_samples(path, *, model: str = "", task: str | None = None) -> ModelSamples:
     """Parse one lm-eval samples file of a multiple-choice task into a :class:`ModelSamples`.
 
@@ -244,7 +256,10 @@ def read_samples(path, *, model: str = "", task: str | None = None) -> ModelSamp
         if len(choices) < 2:
             raise InputError(f"{where}: one choice only: not a multiple-choice task")
         acc = _metric(row, "acc")
-        gold = _gold(row.get("target"), choices, lls, acc, where)
+        if len(set(conts)) == 1 and len(requests) > 1:
+            gold = _gold_from_acc(choices, lls, acc, where)  # multiple_input: lm-eval's gold is doc_to_text
+        else:
+            gold = _gold(row.get("target"), choices, lls, acc, where)
         parsed.append((doc_id, row.get("doc_hash"), prompt, choices, gold, lls, acc, _metric(row, "acc_norm"), number))
     parsed.sort(key=lambda r: r[0])
     n, k = len(parsed), max(len(r[3]) for r in parsed)
@@ -316,6 +331,8 @@ def model_files(models: dict[str, str] | None = None, lm_eval_dir=None) -> dict[
         if not root.is_dir():
             raise InputError(f"{root}: not a folder (--lm-eval-dir takes lm-eval's --output_path folder)")
         subs = [d for d in sorted(root.iterdir()) if d.is_dir() and samples_files(d)]
+        if not subs and samples_files(root):
+            subs = [root]  # lm-eval run with --output_path FILE.json: one model's files in the folder itself
         if not subs:
             raise InputError(f"{root}: no model subfolder holds samples_<task>_<date>.jsonl files "
                              "(run lm-eval with --log_samples)")

@@ -184,6 +184,7 @@ class BenchmarkTab(QWidget):
         plot.showGrid(y=True, alpha=0.15)
         plot.getAxis("bottom").setTicks([[(0, "Original labels"), (1, "Corrected labels")]])
         self.chart_items: list = []
+        plot.getViewBox().sigResized.connect(self._fit_labels)
         chart_box = QWidget()
         chart_layout = QVBoxLayout(chart_box)
         chart_layout.setContentsMargins(0, 0, 0, 0)
@@ -560,7 +561,6 @@ class BenchmarkTab(QWidget):
         ys = [v for _, a, b in values for v in (a, b)]
         span = max(ys) - min(ys)
         pad = 0.5 if key == "rank" else max(span * 0.1, 1e-3)
-        plot.setXRange(-0.6, 1.6, padding=0)
         plot.setYRange(min(ys) - pad, max(ys) + pad, padding=0)
         # one label per distinct value on each side, so tied models share a label instead of overprinting;
         # labels of close values are pushed apart to one text line each
@@ -578,6 +578,25 @@ class BenchmarkTab(QWidget):
                 label.setPos(x, y)
                 plot.addItem(label)
                 self.chart_items.append(label)
+        self._fit_labels()
+
+    def _fit_labels(self, *_) -> None:
+        """Widen the x range so the longest label on each side fits beside the lines (whole names, no clipping)."""
+        plot = self.chart.getPlotItem()
+        labels = [item for item in self.chart_items if isinstance(item, pg.TextItem)]
+        if not labels:
+            return
+        metrics = self.chart.fontMetrics()
+        width = max(plot.getViewBox().width(), 200.0)
+        left = max((metrics.horizontalAdvance(i.textItem.toPlainText()) for i in labels if i.pos().x() < 0.5),
+                   default=0) + 12
+        right = max((metrics.horizontalAdvance(i.textItem.toPlainText()) for i in labels if i.pos().x() > 0.5),
+                    default=0) + 12
+        a, b = left / width, right / width
+        if a + b > 0.8:  # too narrow for whole names: share what there is
+            a, b = 0.8 * a / (a + b), 0.8 * b / (a + b)
+        span = 1.08 / (1 - a - b)
+        plot.setXRange(-0.04 - a * span, 1.04 + b * span, padding=0)
 
 
 def spread(values: list[float], gap: float) -> list[float]:

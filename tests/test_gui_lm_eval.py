@@ -54,3 +54,15 @@ def test_review_flagged_questions_then_rerank(qtbot, window, tmp_path):
     after = tab.current_review.table.set_index("model")
     assert (after["accuracy_corrected"] > before).all()
     assert tab.current_review.corrections["n_relabelled"] == len(flagged)
+
+    # issue 10: the tab offers the current audit (dataset, predictions, review decisions) as its inputs
+    tab.models.setRowCount(0)
+    tab.use_current()
+    assert tab.mode == "predictions" and tab.source_box.currentData() == "project"
+    assert tab.source_edit.text() == str(project.path)
+    assert len(tab.model_paths()) == 1 and Path(next(iter(tab.model_paths().values()))).exists()
+    tab.run()
+    qtbot.waitUntil(lambda: not tab.running and tab.results is not None and len(tab.results) == 1
+                    and tab.results["n_corrected"].iloc[0] == 32, timeout=60_000)
+    pooled = tab.results.iloc[0]
+    assert pooled["accuracy_corrected"] > pooled["accuracy_original"]  # the accepted keys follow the models

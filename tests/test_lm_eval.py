@@ -173,3 +173,25 @@ def test_newest_run_of_a_task_in_a_model_folder_is_used(tmp_path):
     shutil.copy(old, folder / "samples_mini_sci_2023-01-01T00-00-00.000000.jsonl")
     files = model_files({"m": str(folder)})
     assert files["mini_sci"]["m"] == old
+
+
+def test_multiple_input_rows_take_gold_from_acc(tmp_path):
+    """winogrande-style rows: two contexts, one shared continuation; lm-eval logs that continuation as target."""
+    rows = []
+    for doc_id, (lls, acc) in enumerate((([-5.0, -2.0], 1.0), ([-5.0, -2.0], 0.0))):
+        ctxs = ["The trophy didn't fit in the suitcase because the trophy", "... because the suitcase"]
+        rows.append({"doc_id": doc_id, "doc": {}, "target": "is too big.",
+                     "arguments": {f"gen_args_{i}": {"arg_0": c, "arg_1": " is too big."} for i, c in enumerate(ctxs)},
+                     "resps": [[[str(x), "False"]] for x in lls], "filtered_resps": [[str(x), "False"] for x in lls],
+                     "filter": "none", "metrics": ["acc"], "acc": acc})
+    path = tmp_path / "samples_winogrande_2024-01-01T00-00-00.000000.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    s = read_samples(path)
+    assert list(s.gold) == [1, 0]
+    assert s.choices[0][0].startswith("The trophy")
+
+
+def test_lm_eval_dir_holding_one_models_files_directly(tmp_path):
+    shutil.copytree(DATA / "EleutherAI__pythia-1b", tmp_path / "run")
+    files = model_files(None, tmp_path / "run")
+    assert list(files) == ["mini_qa", "mini_sci"] and list(files["mini_qa"]) == ["run"]
