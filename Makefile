@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench screenshots clean
+.PHONY: install run test bench screenshots check-wheel clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ bench: $(STAMP)
 
 screenshots: $(STAMP)
 	$(PY) scripts/screenshots.py
+
+# Build the wheel and sdist, install the wheel into a fresh venv outside the checkout and
+# run it there: headless audits on shared data and the bundled models, and a headless start
+# of the app (packaging/check_wheel.sh; about 16 minutes on the shared machine).
+check-wheel:
+	bash packaging/check_wheel.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

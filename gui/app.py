@@ -8,7 +8,7 @@ import sys
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from . import theme
 
@@ -178,4 +178,18 @@ def run_gui(config=None, *, run: bool = False, demo: bool = False, project: str 
         window.set_config(config)
         if run:
             QTimer.singleShot(0, window.start_run)
+    quit_ms = os.environ.get("LABELAUDIT_SMOKE_QUIT_MS")
+    if quit_ms:  # packaging smoke runs (packaging/): report what loaded, then quit
+        QTimer.singleShot(int(quit_ms), lambda: smoke_quit(app, window))
     return app.exec()
+
+
+def smoke_quit(app: QApplication, window) -> None:
+    """Print one line saying whether the window showed with its icon and stylesheet, then close it
+    (which cancels a run in progress) and quit."""
+    styled = sum(1 for w in window.findChildren(QWidget) if w.styleSheet())
+    print(f"smoke: window shown={window.isVisible()} title={window.windowTitle()!r} "
+          f"icon={not app.windowIcon().isNull()} stylesheet_chars={len(theme.stylesheet())} "
+          f"styled_widgets={styled} resources={theme.RESOURCES}", flush=True)
+    window.close()
+    app.quit()
