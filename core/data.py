@@ -70,6 +70,7 @@ MIN_CLASS_BOUND = 1_000         # whole-number labels name classes 0..max only w
 MAX_IMAGE_PIXELS = 89_478_485   # Pillow's own default: larger images are refused as decompression bombs
 MAX_CELLS_PER_BYTE = 1_000      # a Parquet file may claim at most this many cells per byte (plus PARQUET_SLACK)
 PARQUET_SLACK = 1_000_000
+PARQUET_SLACK_BYTES = 256 * 1024**2  # decompressed bytes always allowed
 
 
 @dataclass
@@ -347,6 +348,10 @@ def check_parquet_size(p: Path, source: str) -> None:
     if rows * max(cols, 1) > MAX_CELLS_PER_BYTE * size + PARQUET_SLACK:
         raise InputError(f"{source}: Parquet metadata claims {rows:,} rows x {cols:,} columns, more than a "
                          f"{size:,}-byte file can hold; the file is damaged")
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if unpacked > MAX_CELLS_PER_BYTE * size + PARQUET_SLACK_BYTES:
+        raise InputError(f"{source}: Parquet metadata claims {unpacked:,} bytes once decompressed, over "
+                         f"{MAX_CELLS_PER_BYTE:,} times the {size:,}-byte file; refused as a decompression bomb")
 
 
 def _read_parquet(p: Path, source: str) -> pd.DataFrame:

@@ -114,20 +114,36 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+def _rewrite_footer(good: Path, bad: Path, old_value: int, new_value: int) -> Path:
+    """Copy ``good`` to ``bad`` with every i64 Thrift field equal to ``old_value`` in the footer set to ``new_value``."""
+    data = good.read_bytes()
+    size = int.from_bytes(data[-8:-4], "little")
+    meta = data[-8 - size:-8]
+    old, new = b"\x16" + _varint(2 * old_value), b"\x16" + _varint(2 * new_value)  # i64 field, zigzag varint
+    assert meta.count(old) >= 1
+    meta = meta.replace(old, new)
+    bad.write_bytes(data[:-8 - size] + meta + len(meta).to_bytes(4, "little") + b"PAR1")
+    return bad
+
+
 def test_parquet_metadata_claiming_huge_row_counts_is_refused(tmp_path):
     """A Parquet footer rewritten to claim 10^12 rows (the i64 row counts in the Thrift footer)."""
     good = tmp_path / "good.parquet"
     pd.DataFrame({"text": [f"t{i}" for i in range(1000)], "label": np.arange(1000) % 2}).to_parquet(good)
-    data = good.read_bytes()
-    size = int.from_bytes(data[-8:-4], "little")
-    meta = data[-8 - size:-8]
-    old, new = b"\x16" + _varint(2 * 1000), b"\x16" + _varint(2 * 10**12)  # field 3 (i64), zigzag varint
-    assert meta.count(old) >= 2
-    meta = meta.replace(old, new)
-    bomb = tmp_path / "d.parquet"
-    bomb.write_bytes(data[:-8 - size] + meta + len(meta).to_bytes(4, "little") + b"PAR1")
+    bomb = _rewrite_footer(good, tmp_path / "d.parquet", 1000, 10**12)
     code, err = capped_audit(bomb, "--out", tmp_path / "o")
     assert_bad_input(code, err, bomb, "1,000,000,000,000 rows")
+
+
+def test_parquet_metadata_claiming_a_huge_decompressed_size_is_refused(tmp_path):
+    import pyarrow.parquet as pq
+
+    good = tmp_path / "good.parquet"
+    pd.DataFrame({"text": [f"t{i}" for i in range(1000)], "label": np.arange(1000) % 2}).to_parquet(good)
+    unpacked = pq.read_metadata(good).row_group(0).total_byte_size
+    bomb = _rewrite_footer(good, tmp_path / "d.parquet", unpacked, 10**13)
+    code, err = capped_audit(bomb, "--out", tmp_path / "o")
+    assert_bad_input(code, err, bomb, "decompression bomb")
 
 
 # ----------------------------------------------------------------------------- nesting
