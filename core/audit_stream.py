@@ -35,7 +35,10 @@ bincount lookup table (same classes as :func:`core.data.load_dataset`).
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,9 +344,11 @@ class _TopM:
     vals: np.ndarray = field(default_factory=lambda: np.empty(0))
     rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
+    cut: float | None = None  # the largest value kept, once m are kept
+
     def add(self, vals: np.ndarray, rows: np.ndarray) -> None:
-        if len(self.vals) >= self.m:
-            keep = vals <= self.vals.max()
+        if self.cut is not None:
+            keep = vals <= self.cut
             vals, rows = vals[keep], rows[keep]
             if not len(vals):
                 return
@@ -354,6 +359,8 @@ class _TopM:
             keep = vals <= cut
             vals, rows = vals[keep], rows[keep]
         self.vals, self.rows = vals, rows
+        if len(vals) >= self.m:
+            self.cut = float(vals.max())
 
 
 def _class_slices(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -361,6 +368,26 @@ def _class_slices(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(y, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(y, minlength=k))])
     return order, bounds
+
+
+#: Threads that process chunks at once (numpy releases the GIL in the heavy steps).
+THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def ordered_map(fn, items: list, threads: int = THREADS) -> Iterator:
+    """``fn(item)`` for each item on a thread pool, yielded in item order, at most
+    ``threads + 1`` in flight (so memory holds a few chunks, not all)."""
+    if threads <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 class StreamedAudit:
@@ -390,22 +417,33 @@ class StreamedAudit:
         self.class_counts = np.zeros(k, dtype=np.int64)
         given_raw = np.zeros(k)
         given_norm = np.zeros(k)
-        with self.ctx.stage("checking predictions", len(self.ranges)) as stage:
-            for s, e in self.ranges:
-                out = self.preds.raw(s, e)
-                y = self.labels[s:e].astype(np.intp)
-                sums = self.preds.check_chunk(s, out, stats)
-                if self.preds.logits:
-                    from .predictions import _softmax_inplace
+        lock = threading.Lock()
 
-                    out = _softmax_inplace(out)
-                    g = out[np.arange(e - s), y]
-                    given_raw += np.bincount(y, weights=g, minlength=k)
-                else:
-                    g = out[np.arange(e - s), y]
-                    given_raw += np.bincount(y, weights=g, minlength=k)
-                    given_norm += np.bincount(y, weights=np.clip(g, 0.0, 1.0) / sums, minlength=k)
-                self.class_counts += np.bincount(y, minlength=k)
+        def one(rng):
+            s, e = rng
+            out = self.preds.raw(s, e)
+            y = self.labels[s:e].astype(np.intp)
+            part = {"changed": 0, "news": 0, "clipped": 0, "largest": 0.0}
+            sums = self.preds.check_chunk(s, out, part)
+            if self.preds.logits:
+                from .predictions import _softmax_inplace
+
+                out = _softmax_inplace(out)
+            g = out[np.arange(e - s), y]
+            raw = np.bincount(y, weights=g, minlength=k)
+            norm = None if sums is None else np.bincount(y, weights=np.clip(g, 0.0, 1.0) / sums, minlength=k)
+            return part, raw, norm, np.bincount(y, minlength=k)
+
+        with self.ctx.stage("checking predictions", len(self.ranges)) as stage:
+            for part, raw, norm, counts in ordered_map(one, self.ranges):
+                with lock:
+                    for key in ("changed", "news", "clipped"):
+                        stats[key] += part[key]
+                    stats["largest"] = max(stats["largest"], part["largest"])
+                given_raw += raw
+                if norm is not None:
+                    given_norm += norm
+                self.class_counts += counts
                 stage.advance(1)
         if stats["changed"]:
             self.preds.renormalise = True
@@ -448,18 +486,24 @@ class StreamedAudit:
         pairs = np.zeros(k * k, dtype=np.int64)
         cal = StreamingCalibration(self.n)
         cut = self.thresholds - 1e-6
+        lock = threading.Lock()
+
+        def one(rng):
+            s, e = rng
+            p = self.preds.chunk(s, e)
+            y = self.labels[s:e].astype(np.intp)
+            predicted = p.argmax(axis=1)
+            confident = p >= cut
+            n_confident = confident.sum(axis=1)
+            any_confident = n_confident > 0
+            true_guess = np.where(n_confident > 1, predicted, confident.argmax(axis=1))
+            del confident
+            cal.update(p, y, predicted=predicted, start=s, lock=lock)
+            return np.bincount(y[any_confident] * k + true_guess[any_confident], minlength=k * k)
+
         with self.ctx.stage("confident joint", len(self.ranges)) as stage:
-            for s, e in self.ranges:
-                p = self.preds.chunk(s, e)
-                y = self.labels[s:e].astype(np.intp)
-                predicted = p.argmax(axis=1)
-                confident = p >= cut
-                n_confident = confident.sum(axis=1)
-                any_confident = n_confident > 0
-                true_guess = np.where(n_confident > 1, predicted, confident.argmax(axis=1))
-                del confident
-                pairs += np.bincount(y[any_confident] * k + true_guess[any_confident], minlength=k * k)
-                cal.update(p, y, predicted=predicted)
+            for part in ordered_map(one, self.ranges):
+                pairs += part
                 stage.advance(1)
         joint = pairs.reshape(k, k)
         np.fill_diagonal(joint, joint.diagonal().clip(min=1))
@@ -487,20 +531,33 @@ class StreamedAudit:
                 else:
                     tops[(g, t)] = _TopM(m)
         active = sorted({g for g, _ in tops})
+
+        def one(rng):
+            """Each pair's candidates in this chunk: at or below the pair's cut so far (a stale,
+            larger cut only lets more through; _TopM.add keeps the right ones)."""
+            s, e = rng
+            found = []
+            if active:
+                p = self.preds.chunk(s, e)
+                order, bounds = _class_slices(self.labels[s:e], k)
+                for g in active:
+                    r = order[bounds[g]: bounds[g + 1]]
+                    if not len(r):
+                        continue
+                    sub = p[r]
+                    for t in range(k):
+                        top = tops.get((g, t))
+                        if top is not None:
+                            neg = -(sub[:, t] - sub[:, g])
+                            cut = top.cut
+                            keep = neg <= cut if cut is not None else slice(None)
+                            found.append((top, neg[keep], r[keep] + s))
+            return found
+
         with self.ctx.stage("finding label issues", len(self.ranges)) as stage:
-            for s, e in self.ranges:
-                if active:
-                    p = self.preds.chunk(s, e)
-                    order, bounds = _class_slices(self.labels[s:e], k)
-                    for g in active:
-                        r = order[bounds[g]: bounds[g + 1]]
-                        if not len(r):
-                            continue
-                        sub = p[r]
-                        for t in range(k):
-                            top = tops.get((g, t))
-                            if top is not None:
-                                top.add(-(sub[:, t] - sub[:, g]), r + s)
+            for found in ordered_map(one, self.ranges):
+                for top, vals, rows in found:
+                    top.add(vals, rows)
                 stage.advance(1)
         picked = [self._resolve(g, t, top) for (g, t), top in tops.items()]
         rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
@@ -591,14 +648,19 @@ class StreamedAudit:
             copy=False,
         )
 
+    def chunk_frame(self, rng: tuple[int, int]) -> tuple[pd.DataFrame, np.ndarray]:
+        """Pass 4 for rows [s, e): their examples rows and their prepared probabilities."""
+        s, e = rng
+        is_issue = np.zeros(e - s, dtype=bool)
+        lo, hi = np.searchsorted(self.flagged_rows, [s, e])
+        is_issue[self.flagged_rows[lo:hi] - s] = True
+        p = self.preds.chunk(s, e)
+        return self._rows_frame(np.arange(s, e), p, self.labels[s:e].astype(np.int64), is_issue), p
+
     def example_chunks(self, stage=None) -> Iterator[pd.DataFrame]:
         """Pass 4: every example's row (core.audit.AuditResult.examples' columns), one DataFrame per chunk."""
-        for s, e in self.ranges:
-            is_issue = np.zeros(e - s, dtype=bool)
-            lo, hi = np.searchsorted(self.flagged_rows, [s, e])
-            is_issue[self.flagged_rows[lo:hi] - s] = True
-            yield self._rows_frame(np.arange(s, e), self.preds.chunk(s, e), self.labels[s:e].astype(np.int64),
-                                   is_issue)
+        for frame, _ in ordered_map(self.chunk_frame, self.ranges):
+            yield frame
             if stage is not None:
                 stage.advance(1)
 
@@ -722,16 +784,27 @@ class StreamedReport:
         # dictionary-encode the few-valued columns only: for floats and row numbers it costs time for nothing
         labels = [c for c in LABEL_COLUMNS if c != "consensus_label"]
         few_valued = [*labels, *(c.replace("_label", "_class") for c in labels), "is_label_issue", "class_threshold"]
+        preds = self.streamed.preds
+        copy = not (preds.logits or preds.renormalise)  # the file is what the audit used
+        target = None
+        if not copy:
+            dtype = preds.array.dtype if preds.array.dtype.kind == "f" else np.float64
+            target = np.lib.format.open_memmap(paths["pred_probs"], mode="w+", dtype=dtype, shape=(preds.n, preds.k))
+
+        def table_of(rng):
+            frame, p = self.streamed.chunk_frame(rng)
+            if target is not None:
+                target[rng[0]: rng[1]] = p
+            frame = self._decorate(frame)
+            for col in (c for c in LABEL_COLUMNS if c in frame.columns):
+                frame[col.replace("_label", "_class")] = pd.Categorical.from_codes(frame[col].to_numpy(), categories)
+            return pa.Table.from_pandas(frame, preserve_index=False)
+
         writer, pending = None, None
-        with ThreadPoolExecutor(max_workers=1) as pool:  # write chunk i while chunk i + 1 is computed
+        with ThreadPoolExecutor(max_workers=1) as pool:  # write chunk i while the next ones are computed
             try:
                 with ctx.stage("writing results", len(self.streamed.ranges)) as stage:
-                    for chunk in self.streamed.example_chunks(stage):
-                        chunk = self._decorate(chunk)
-                        for col in (c for c in LABEL_COLUMNS if c in chunk.columns):
-                            chunk[col.replace("_label", "_class")] = pd.Categorical.from_codes(
-                                chunk[col].to_numpy(), categories)
-                        table = pa.Table.from_pandas(chunk, preserve_index=False)
+                    for table in ordered_map(table_of, self.streamed.ranges):
                         if writer is None:
                             writer = pq.ParquetWriter(
                                 paths["examples"], table.schema, use_dictionary=few_valued,
@@ -739,6 +812,7 @@ class StreamedReport:
                         if pending is not None:
                             pending.result()
                         pending = pool.submit(writer.write_table, table)
+                        stage.advance(1)
                 if pending is not None:
                     pending.result()
             finally:
@@ -746,14 +820,9 @@ class StreamedReport:
                     pending.exception()  # wait for it before closing
                 if writer is not None:
                     writer.close()
-        preds = self.streamed.preds
-        if not (preds.logits or preds.renormalise):
+        if copy:
             shutil.copyfile(preds.source, paths["pred_probs"])
         else:
-            dtype = preds.array.dtype if preds.array.dtype.kind == "f" else np.float64
-            target = np.lib.format.open_memmap(paths["pred_probs"], mode="w+", dtype=dtype, shape=(preds.n, preds.k))
-            for s, e in self.streamed.ranges:
-                target[s:e] = preds.chunk(s, e)
             target.flush()
             del target
         return paths

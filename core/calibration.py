@@ -35,6 +35,8 @@ and NaN in :func:`reliability_bins`.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 
@@ -279,6 +281,9 @@ def calibration_metrics(pred_probs, labels, *, n_bins: int = 15) -> dict:
     }
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 class StreamingCalibration:
     """:func:`calibration_metrics` accumulated chunk by chunk, for predictions too big to hold.
 
@@ -304,10 +309,16 @@ class StreamingCalibration:
         self.correct_sum = np.zeros(n_bins)
         self.sq_sum = self.given_sum = self.nll_sum = 0.0
 
-    def update(self, pred_probs: np.ndarray, labels: np.ndarray, *, predicted: np.ndarray | None = None) -> None:
-        """Add the next chunk: (m, k) probabilities and their (m,) labels (argmax may be passed in)."""
+    def update(self, pred_probs: np.ndarray, labels: np.ndarray, *, predicted: np.ndarray | None = None,
+               start: int | None = None, lock=None) -> None:
+        """Add a chunk: (m, k) probabilities and their (m,) labels (argmax may be passed in).
+
+        start: its first row (default: right after the previous chunk); chunks may then
+        come in any order, from several threads when ``lock`` (a threading.Lock) is given.
+        """
         m = len(labels)
-        if self.filled + m > self.n:
+        start = self.filled if start is None else int(start)
+        if start + m > self.n:
             raise ValueError(f"more than the {self.n} rows announced")
         ar = np.arange(m)
         if predicted is None:
@@ -316,18 +327,22 @@ class StreamingCalibration:
         correct = predicted == labels
         counts, conf_sum, correct_sum = _bin_stats(_equal_width_bins(confidence, self.n_bins), confidence, correct,
                                                    self.n_bins)
-        self.counts += counts
-        self.conf_sum += conf_sum
-        self.correct_sum += correct_sum
         given = pred_probs[ar, labels].astype(np.float64)
-        self.sq_sum += float(np.einsum("ij,ij->", pred_probs, pred_probs, dtype=np.float64))
-        self.given_sum += float(given.sum())
+        sq_sum = float(np.einsum("ij,ij->", pred_probs, pred_probs, dtype=np.float64))
+        given_sum = float(given.sum())
         np.clip(given, NLL_CLIP, None, out=given)
-        self.nll_sum += float(-np.log(given, out=given).sum())
-        keys = self.keys[self.filled: self.filled + m]
+        nll_sum = float(-np.log(given, out=given).sum())
+        keys = self.keys[start: start + m]
         np.left_shift(confidence.astype(np.float32).view(np.uint32), 1, out=keys)
         keys |= correct
-        self.filled += m
+        with lock if lock is not None else _NO_LOCK:
+            self.counts += counts
+            self.conf_sum += conf_sum
+            self.correct_sum += correct_sum
+            self.sq_sum += sq_sum
+            self.given_sum += given_sum
+            self.nll_sum += nll_sum
+            self.filled += m
 
     def result(self) -> dict:
         """The calibration_metrics dict of everything added (sorts the keys in place)."""
