@@ -88,7 +88,7 @@ def run_lm_eval_benchmark(models: dict[str, str] | None = None, *, lm_eval_dir=N
 def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> TaskReview:
     """Score, flag and rank the models of one task; write its files to ``out`` when given."""
     from .audit import run_label_audit
-    from .benchmark import corrected_labels, score_models, write_benchmark
+    from .benchmark import corrected_labels, score_models
     from .calibration import calibration_metrics, reliability_bins
     from .correctness import correctness_model, summary as correctness_summary
     from .data import Dataset
