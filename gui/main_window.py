@@ -589,7 +589,7 @@ class MainWindow(QMainWindow):
         # Two event-loop turns (page switch, then the data) so neither blocks the GUI thread long.
         self.stack.setCurrentWidget(self.tabs)
         self.tabs.setCurrentWidget(self.explorer)
-        QTimer.singleShot(0, lambda: self._show_results(results, elapsed))
+        QTimer.singleShot(0, self, lambda: self._show_results(results, elapsed))
 
     def _show_results(self, results, elapsed: float) -> None:
         self.state.set_results(results, sort=(DEFAULT_SORT, False))
@@ -600,7 +600,7 @@ class MainWindow(QMainWindow):
             f"({s['label_issue_rate']:.1%}) · model: {s['model']}"
         )
         self._update_actions()
-        QTimer.singleShot(STALL_TAIL_MS, self._stop_stall_meter)
+        QTimer.singleShot(STALL_TAIL_MS, self, self._stop_stall_meter)
 
     def _stop_stall_meter(self) -> None:
         if self.running or not self.stall.running:
@@ -823,7 +823,7 @@ class MainWindow(QMainWindow):
         if urls and urls[0].isLocalFile():
             event.acceptProposedAction()
             path = urls[0].toLocalFile()
-            QTimer.singleShot(0, lambda: self.open_path(path))
+            QTimer.singleShot(0, self, lambda: self.open_path(path))
 
     def closeEvent(self, event) -> None:
         if self.thread is not None:

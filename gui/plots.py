@@ -111,7 +111,7 @@ class PlotPanel(QWidget):
         """Redraw soon if visible, else when next shown."""
         self._dirty = True
         if self.isVisible():
-            QTimer.singleShot(DRAW_DELAY_MS, self.refresh)
+            QTimer.singleShot(DRAW_DELAY_MS, self, self.refresh)
 
     def refresh(self) -> None:
         """Redraw if something changed since the last draw."""
