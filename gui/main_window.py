@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.last_run_s: float | None = None
         self._run_started = 0.0
         self._cancelling = False
+        self._busy_text: str | None = None
 
         self.selection = self.state = ResultsState(self)
         self.start_page = StartPage()
@@ -341,7 +342,12 @@ class MainWindow(QMainWindow):
 
     def view_state(self) -> dict:
         """What a reopened project restores: {"filter", "sort": [column, descending], "row", "tab"} (JSON)."""
-        flt = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.state.filter).items()}
+        def plain(v):  # JSON values: numpy scalars as Python numbers, tuples as lists
+            if isinstance(v, tuple):
+                return [plain(x) for x in v]
+            return v.item() if hasattr(v, "item") else v
+
+        flt = {k: plain(v) for k, v in asdict(self.state.filter).items()}
         column, descending = self.state.sort
         return {"filter": flt, "sort": [column, bool(descending)], "row": int(self.state.current_row),
                 "tab": self.tabs.tabText(self.tabs.currentIndex())}
@@ -380,13 +386,21 @@ class MainWindow(QMainWindow):
         self.status_label.setToolTip(tip or text)
 
     def _on_busy(self, text: str) -> None:
+        """A short job on the results (a sort, a bootstrap) says what it does ("" when it ends); then
+        the results summary comes back, unless a newer message replaced the busy one meanwhile.
+        While an audit runs, its progress keeps the status bar."""
+        if self.running:
+            return
         if text:
+            self._busy_text = text
             self.set_status(text)
             self.progress.setRange(0, 0)
             self.progress.show()
-        elif not self.running:
+        else:
             self.progress.hide()
-            self.set_status(self._results_status())
+            if self.status_label.text() == self._busy_text:
+                self.set_status(self._results_status())
+            self._busy_text = None
 
     def _results_status(self) -> str:
         report = self.state.report

@@ -268,7 +268,7 @@ def test_projects_open_from_drop_recent_and_reopen_where_they_were_left(qtbot, w
     assert project_path.parent == projects_dir()
     state = window.selection
     # leave a view: flagged rows of one class, sorted by confidence (highest first), a row, the Review tab
-    state.update_filter(flagged_only=True, given=2)
+    state.update_filter(flagged_only=True, given=np.int64(2))  # as a click on a plot gives it
     state.set_sort("confidence", True)
     shown = list(state.rows)
     assert len(shown) >= 2
