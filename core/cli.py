@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import Cancelled, InputError, OutputError
+from .errors import Cancelled, InputError, OutputError, plain_line
 from .progress import ProgressEvent, RunContext
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
@@ -379,10 +379,14 @@ def main(argv: list[str] | None = None, front_end: dict | None = None) -> int:
     except KeyboardInterrupt:
         print("\nlabelaudit: interrupted", file=sys.stderr)
         return EXIT_ERROR
+    except MemoryError:  # the loaders report inputs that demand it as bad input; this is the machine
+        print("labelaudit: error: not enough memory for this run (try a smaller --batch-size, or close other "
+              "programs)", file=sys.stderr)
+        return EXIT_ERROR
     except Exception as err:  # an internal error: one line, traceback on request
         if os.environ.get("LABELAUDIT_DEBUG"):
             raise
-        reason = " ".join(str(err).split()) or type(err).__name__
+        reason = plain_line(err) or type(err).__name__
         print(f"labelaudit: internal error: {type(err).__name__}: {reason} (set LABELAUDIT_DEBUG=1 for a traceback)",
               file=sys.stderr)
         return EXIT_ERROR

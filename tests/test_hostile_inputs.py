@@ -270,3 +270,24 @@ def test_every_json_reader_bounds_nesting(tmp_path):
     assert error(read_records, as_lines).startswith(f"{as_lines}: line 2: JSON nested more than 100 levels")
     cells = pd.Series(['["a", "b"]', "a", nested(100_000)], name="labels")
     assert "row 2: column 'labels'" in error(parse_label_sets, cells, "d.csv")
+
+
+def test_library_messages_reach_the_user_as_one_plain_line(monkeypatch, capsys):
+    """Escape codes and line breaks from a library's message never reach the terminal; out of memory is said in words."""
+    import labelaudit.core.cli as cli
+
+    def colourful(args):
+        raise RuntimeError("\x1b[1mbold\x1b[0m first\nsecond\r\x07")
+
+    monkeypatch.setitem(cli.COMMANDS, "audit", colourful)
+    assert cli.main(["audit", "x.csv"]) == 1
+    err = capsys.readouterr().err
+    assert err == "labelaudit: internal error: RuntimeError: bold first second (set LABELAUDIT_DEBUG=1 for a traceback)\n"
+
+    def exhausted(args):
+        raise MemoryError()
+
+    monkeypatch.setitem(cli.COMMANDS, "audit", exhausted)
+    assert cli.main(["audit", "x.csv"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("labelaudit: error: not enough memory") and "MemoryError" not in err
