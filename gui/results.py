@@ -52,11 +52,13 @@ COLUMN_INFO = {
     "n_annotations": ("Annotations", "How many annotators labelled this example."),
     "annotator_labels": ("Annotators' labels", "Each annotator's label of this example."),
     "confidence_recalibrated": ("Recalibrated conf.", "Top-label confidence after recalibration (out-of-sample)."),
+    "p_correct": ("P(correct)", "Correctness model (--correctness): cross-fitted probability that the model's top "
+                  "answer is right, from its confidence, margin, entropy (and embeddings); beside raw confidence."),
 }
 #: Shown first, in this order, when present.
 LEADING = ("is_label_issue", "row", "id", "given_label", "suggested_label", "consensus_label", "annotator_agreement",
            "decided_label", "decision", "predicted_label",
-           "label_quality", "confidence")
+           "label_quality", "confidence", "p_correct")
 #: Review columns, filled from the project's decisions (gui.project_controller).
 DECISION_COLUMNS = ("decided_label", "decision")
 

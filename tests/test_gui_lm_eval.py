@@ -66,3 +66,17 @@ def test_review_flagged_questions_then_rerank(qtbot, window, tmp_path):
                     and tab.results["n_corrected"].iloc[0] == 32, timeout=60_000)
     pooled = tab.results.iloc[0]
     assert pooled["accuracy_corrected"] > pooled["accuracy_original"]  # the accepted keys follow the models
+
+
+def test_correctness_column_beside_confidence(qtbot, window, labelerrors):
+    from labelaudit.core.pipeline import AuditConfig
+
+    folder = labelerrors / "cifar10"
+    window.set_config(AuditConfig(data=str(folder / "labels.npy"), pred_probs=str(folder / "pred_probs.npy"),
+                                  classes=str(folder / "classes.txt"), correctness=True))
+    window.start_run()
+    qtbot.waitUntil(lambda: window.report is not None and not window.running, timeout=60_000)
+    assert window.report.summary["correctness"]["beats_raw"]["ece"] == "better"
+    results = window.state.results
+    assert results.columns.index("p_correct") == results.columns.index("confidence") + 1
+    assert results.header("p_correct")[0] == "P(correct)"
