@@ -7,7 +7,8 @@ file alone holds it. The script creates a 10,000-row project (synthetic, seeded)
 of a RAM-backed /tmp), makes --n decisions and prints the median and 95th percentile
 in ms, first on a quiet machine, then with every CPU busy (one spinning process per
 CPU). "commit only" is the same without the checkpoint, for the price of the copy
-guarantee.
+guarantee; "key press in the Review tab" is the whole press on the app's ReviewPanel
+(offscreen Qt): the decision stored, the next example and the progress redrawn.
 
     python benchmarks/bench_decision.py [--n 300] [--dir DIR]
 """
@@ -62,6 +63,33 @@ def time_decisions(path: Path, n: int, seed: int) -> np.ndarray:
     return np.array(times) * 1000.0
 
 
+def time_key_presses(path: Path, n: int) -> np.ndarray:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from labelaudit.gui.review_panel import ReviewPanel
+
+    app = QApplication.instance() or QApplication([])
+    times = []
+    with Project.open(path) as project:
+        examples, probs, _ = project.load_results()
+        panel = ReviewPanel(project, examples, CLASSES, pred_probs=probs, reviewer="bench-panel")
+        panel.show()
+        app.processEvents()
+        os.sync()
+        for i in range(n):
+            t0 = time.perf_counter()
+            QTest.keyClick(panel, (Qt.Key_K, Qt.Key_A, Qt.Key_X)[i % 3])
+            app.processEvents()
+            times.append(time.perf_counter() - t0)
+        panel.close()
+        panel.deleteLater()
+        app.processEvents()
+    return np.array(times) * 1000.0
+
+
 def _spin(stop) -> None:
     while not stop.is_set():
         sum(i * i for i in range(10_000))
@@ -76,7 +104,9 @@ def measure(path: Path, n: int, label: str, seed: int) -> None:
 
     with mock.patch.object(project_mod._transaction, "__exit__", commit_only):
         bare = time_decisions(path, n, seed + 1)
-    for name, t in (("decide (commit + checkpoint)", shipped), ("commit only", bare)):
+    panel = time_key_presses(path, min(n, 200))
+    for name, t in (("decide (commit + checkpoint)", shipped), ("commit only", bare),
+                    ("key press in the Review tab", panel)):
         print(f"{label:<10} {name:<30} median {np.median(t):6.2f} ms   p95 {np.percentile(t, 95):6.2f} ms   "
               f"max {t.max():6.1f} ms   (n={len(t)})")
 

@@ -576,6 +576,20 @@ class Project:
             params.append(kind)
         return self._checked(_decision_frame(self._conn.execute(query + " ORDER BY d.row, d.trail_id", params).fetchall()))
 
+    def decided_rows(self, kind: str | None = None, action: str | None = None) -> set[int]:
+        """Rows with a decision (not only a note) by a reviewer of ``kind`` (person, import), or with
+        ``action``; one query, no DataFrame, for the Review tab's progress on every key press."""
+        query = ("SELECT DISTINCT d.row FROM decisions d JOIN reviewers r ON r.name = d.reviewer"
+                 " WHERE d.action IS NOT NULL")
+        params: list = []
+        if kind is not None:
+            query += " AND r.kind = ?"
+            params.append(kind)
+        if action is not None:
+            query += " AND d.action = ?"
+            params.append(action)
+        return {r[0] for r in self._conn.execute(query, params)}
+
     def effective_decisions(self) -> "pd.DataFrame":
         """The decision that counts for each decided row (latest by a person, else latest imported).
 

@@ -175,9 +175,7 @@ class ReviewSession:
     # ------------------------------------------------------------- internals
 
     def _decided_rows(self, action: str | None = None) -> set[int]:
-        df = self.project.decisions(kind="person")
-        df = df[df["action"].notna()] if action is None else df[df["action"] == action]
-        return set(df["row"].tolist())
+        return self.project.decided_rows(kind="person", action=action)
 
     def _after_history(self, rows: list[int]) -> list[int]:
         positions = [self.queue.index(r) for r in rows if r in self.queue]
