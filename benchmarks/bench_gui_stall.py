@@ -3,7 +3,11 @@
 Opens the real main window (offscreen Qt platform, 1280x800), starts a run,
 and reads gui.worker.StallMeter: a 10 ms timer measuring how late each tick
 fires, from the click on Run until 300 ms after the results are painted.
-Target (issue 4): the longest stall <= 50 ms.
+Targets (issue 10): the longest stall <= 50 ms on a quiet 2-core machine,
+<= 100 ms with both CPUs busy. "GUI CPU" is the CPU time the GUI thread itself
+used during its worst stall (time.thread_time over the stall): a stall much
+longer than that was the thread waiting for the GIL or for a core, which the
+load average printed at the end tells apart.
 
 Cases: the labelerrors test sets with their released predictions (cifar10,
 imdb) and, with --demo, the bundled demo (pixel probe on the digits). Each
@@ -39,7 +43,7 @@ frames and the innermost frame of labelaudit's own code.
     for the GIL that another thread holds (that thread's stack).
     """
 
-    def __init__(self, threshold_ms: float = 25.0):
+    def __init__(self, threshold_ms: float = 25.0, sample_stacks: bool = True):
         import collections
         import threading
 
@@ -47,9 +51,11 @@ frames and the innermost frame of labelaudit's own code.
         self.counts = collections.Counter()
         self.gui = threading.get_ident()
         self.beat = time.perf_counter()
+        self._cpu = time.thread_time()
+        self.episodes: list[tuple[float, float]] = []
         self._stop = False
         self.active = lambda: False  # count only while this says so (the window's stall meter runs)
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True) if sample_stacks else None
 
     def start(self, app) -> None:
         import gc
@@ -72,10 +78,16 @@ frames and the innermost frame of labelaudit's own code.
         self._timer.setTimerType(Qt.PreciseTimer)
         self._timer.timeout.connect(self._heartbeat)
         self._timer.start(5)
-        self._thread.start()
+        if self._thread is not None:
+            self._thread.start()
 
     def _heartbeat(self) -> None:
-        self.beat = time.perf_counter()
+        """Every 5 ms on the GUI thread; a late one closes a stall episode: (wall ms, GUI-thread CPU ms).
+        Little CPU in a long stall means the thread was waiting (for the GIL or for a core)."""
+        now, cpu = time.perf_counter(), time.thread_time()
+        if self.active() and (now - self.beat) > self.threshold:
+            self.episodes.append(((now - self.beat) * 1000, (cpu - self._cpu) * 1000))
+        self.beat, self._cpu = now, cpu
 
     def _run(self) -> None:
         import threading
@@ -97,16 +109,22 @@ frames and the innermost frame of labelaudit's own code.
                 who = "GUI" if tid == self.gui else names.get(tid) or threading._active.get(tid, None) or str(tid)
                 self.counts[(str(getattr(who, "name", who)), where)] += 1
 
-    def report(self, top: int = 12) -> str:
+    def stop(self) -> None:
         import gc
 
         self._stop = True
-        gc.callbacks.remove(self._on_gc)
+        self._timer.stop()
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def report(self, top: int = 12) -> str:
         lines = [f"{n:5d} samples  [{who}] {where}" for (who, where), n in self.counts.most_common(top)]
         full = [ms for gen, ms in self.collections if gen == 2]
         return ("stall samples (4 ms each, while the GUI heartbeat was late):\n" + "\n".join(lines)
                 + f"\ngarbage collections during the run: {len(self.collections)}, of them {len(full)} full "
-                f"(generation 2) taking {', '.join(f'{ms:.0f}' for ms in full) or '-'} ms")
+                f"(generation 2) taking {', '.join(f'{ms:.0f}' for ms in full) or '-'} ms"
+                + "\nlongest stalls (wall ms / GUI-thread CPU ms): "
+                + ", ".join(f"{w:.0f}/{c:.0f}" for w, c in sorted(self.episodes, reverse=True)[:8]))
 
 
 def one_run(data_dir: str | None, warm: bool, demo: bool, profile: bool = False) -> None:
@@ -118,9 +136,8 @@ def one_run(data_dir: str | None, warm: bool, demo: bool, profile: bool = False)
     from labelaudit.gui.main_window import MainWindow
 
     app = make_app()
-    sampler = StallSampler() if profile else None
-    if sampler is not None:
-        sampler.start(app)
+    sampler = StallSampler(sample_stacks=profile)
+    sampler.start(app)
     config = None if demo else AuditConfig(
         data=str(Path(data_dir) / "labels.npy"), pred_probs=str(Path(data_dir) / "pred_probs.npy"),
         classes=str(Path(data_dir) / "classes.txt"))
@@ -128,8 +145,7 @@ def one_run(data_dir: str | None, warm: bool, demo: bool, profile: bool = False)
         warm_up(imports_for(config, demo))
     settings = QSettings(str(Path(os.environ.get("TMPDIR", "/tmp")) / "labelaudit-bench.ini"), QSettings.IniFormat)
     w = MainWindow(settings)
-    if sampler is not None:
-        sampler.active = lambda: w.stall.running
+    sampler.active = lambda: w.stall.running
     w.resize(1280, 800)
     w.show()
     if demo:
@@ -146,12 +162,29 @@ def one_run(data_dir: str | None, warm: bool, demo: bool, profile: bool = False)
     timer = QTimer()
     timer.timeout.connect(check)
     timer.start(50)
+    if profile:  # the GUI thread's Python calls from the start of the run (cProfile sees this thread only)
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     app.exec()
+    sampler.stop()
+    if profile:
+        import io
+        import pstats
+
+        prof.disable()
+        text = io.StringIO()
+        stats = pstats.Stats(prof, stream=text).sort_stats("cumulative")
+        stats.print_stats(r"labelaudit|h-guiviews|gui/|core/", 25)
+        stats.print_callees(r"state.py.*set_results|_show_results")
+        print(text.getvalue(), file=sys.stderr)
     if w.last_error:
         print(f"error {w.last_error}")
     else:
-        print(f"{w.last_stall_ms:.1f} {w.last_run_s:.2f} {w.report.summary['n_examples']}")
-    if sampler is not None:
+        cpu = max((c for _, c in sampler.episodes), default=0.0)
+        print(f"{w.last_stall_ms:.1f} {w.last_run_s:.2f} {w.report.summary['n_examples']} {cpu:.1f}")
+    if profile:
         print(sampler.report(), file=sys.stderr)
 
 
@@ -182,23 +215,24 @@ def main(argv=None) -> int:
     if not cases:
         print(f"no labelerrors data under {args.shared}; pass --shared or --demo")
         return 2
-    print(f"{'case':<36} {'longest stall':>14} {'run':>8} {'examples':>9}")
-    worst = 0.0
+    print(f"{'case':<36} {'longest stall':>14} {'GUI CPU':>9} {'run':>8} {'examples':>9}")
+    worst, worst_cpu = 0.0, 0.0
     for title, data, warm, demo in cases:  # each in a fresh process: imports are part of what is measured
         out = subprocess.run([sys.executable, __file__, "--child", data, warm, demo], capture_output=True, text=True, env=os.environ)
         line = next((ln for ln in out.stdout.splitlines() if ln and (ln[0].isdigit() or ln.startswith("error"))), "")
         if not line or line.startswith("error"):
             print(f"{title:<36} failed: {line or out.stderr.strip().splitlines()[-1:]}")
             continue
-        stall, run_s, n = line.split()
+        stall, run_s, n, cpu = line.split()
         if "no warm-up" not in title:  # the way the app starts runs
-            worst = max(worst, float(stall))
-        print(f"{title:<36} {float(stall):11.0f} ms {float(run_s):7.2f}s {int(n):9,}")
+            worst, worst_cpu = max(worst, float(stall)), max(worst_cpu, float(cpu))
+        print(f"{title:<36} {float(stall):11.0f} ms {float(cpu):6.0f} ms {float(run_s):7.2f}s {int(n):9,}")
     try:
         load = f", load average {os.getloadavg()[0]:.1f}"
     except OSError:
         load = ""
-    print(f"\nlongest stall as the app starts runs: {worst:.0f} ms (target 50 ms); {os.cpu_count()} CPUs{load}")
+    print(f"\nlongest stall as the app starts runs: {worst:.0f} ms (target 50 ms quiet, 100 ms busy), GUI thread CPU "
+          f"in a stall at most {worst_cpu:.0f} ms; {os.cpu_count()} CPUs{load}")
     return 0
 
 

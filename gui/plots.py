@@ -619,7 +619,7 @@ class ConfusionPlot(PlotPanel):
         return self.mode_box.currentData()
 
     def _on_results(self, results) -> None:
-        self._fill_top(results)
+        self._top_pending = True  # filled when drawn, i.e. once the tab is visible
         self.invalidate()
 
     def _fill_top(self, results) -> None:
@@ -659,6 +659,9 @@ class ConfusionPlot(PlotPanel):
         return counts
 
     def _draw(self, *_):
+        if getattr(self, "_top_pending", False):
+            self._top_pending = False
+            self._fill_top(self.state.results)
         self.values = m = self.matrix()
         if m is None:
             self.image.clear()

@@ -130,46 +130,107 @@ class ProjectController(QObject):
 
         def create():
             from labelaudit.core.project import Project
+            from labelaudit.core.review import ReviewSession
 
             project = Project.create_from_report(path, report, overwrite=True)
             if report.config.reviews:  # --reviews: the human validation shows as its own reviewer
                 project.import_reviews(report.config.reviews, reviewer=Path(report.config.reviews).stem)
-            return project
+            # the review session reads the decisions (pandas work): here, not on the GUI thread
+            return project, ReviewSession(project, report.examples, report.class_names, pred_probs=report.pred_probs)
 
-        def created(project):
+        def attached():
+            self.window.remember_project(path, dataset_name(report))
+            self.window.set_status(f"Results kept in {path} (File > Save Project As… to keep it elsewhere)")
+
+        def created(out):
+            project, session = out
             if self.window.report is report:
-                self._attach(project, report)
-                self.window.remember_project(path, dataset_name(report))
-                self.window.set_status(f"Results kept in {path} (File > Save Project As… to keep it elsewhere)")
+                self._attach(project, report, staged=True, then=attached, session=session)
             else:  # another run finished meanwhile
                 project.close()
 
         run_in_pool(create, created, self.window.show_error, owner=self.window)
 
-    def _attach(self, project, report) -> None:
+    def _attach(self, project, report, *, staged: bool = False, then=None, session=None) -> None:
+        """Show ``project`` (for ``report``) in a Review tab and the table's decision columns.
+
+        staged: do it in four event-loop turns (build the panel; fill its queue; the table's
+        decision columns; add the tab), so that right after a run no single turn holds the GUI thread for
+        the whole of it (bench_gui_stall measured it as the longest stall). session: a
+        core.review.ReviewSession prepared off the GUI thread (else built here). ``then`` runs last;
+        ``self.project`` and the tab appear together, at the end.
+        """
         from .review_panel import ReviewPanel
 
-        self.project = project
-        panel = ReviewPanel(project, report.examples, report.class_names, pred_probs=report.pred_probs,
-                            dataset=report.dataset)
-        self.panel = panel
-        self.window.add_tab(panel, "Review")
         state = self.window.selection
-        self._links = [
-            (state.rows_changed, self._review_view),
-            (panel.currentRowChanged, state.set_current),
-            (panel.decisionsChanged, self.refresh_decisions),
-            (state.filter_changed, self._view_changed),
-            (state.rows_changed, self._view_changed),
-            (state.current_changed, self._view_changed),
-            (self.window.tabs.currentChanged, self._view_changed),
-        ]
-        for signal, slot in self._links:
-            signal.connect(slot)
-        self._review_view(state.rows)
-        self.refresh_decisions()
-        self._update_actions()
-        self.project_changed.emit(project)
+        holder = {}
+
+        def current() -> bool:
+            if not staged or (self._report is report and self.window.report is report):
+                return True
+            panel = holder.pop("panel", None)
+            if panel is not None:  # other results came meanwhile: drop what was built
+                for signal, slot in holder.pop("links", []):
+                    try:
+                        signal.disconnect(slot)
+                    except (RuntimeError, TypeError):
+                        pass
+                if self.panel is panel:
+                    self.panel, self._links = None, []
+                panel.deleteLater()
+            project.close()
+            return False
+
+        def build():
+            if current():
+                holder["panel"] = ReviewPanel(project, report.examples, report.class_names,
+                                              pred_probs=report.pred_probs, dataset=report.dataset, session=session)
+                step(fill)
+
+        def fill():
+            if not current():
+                return
+            panel = holder["panel"]
+            holder["links"] = [
+                (state.rows_changed, self._review_view),
+                (panel.currentRowChanged, state.set_current),
+                (panel.decisionsChanged, self.refresh_decisions),
+                (state.filter_changed, self._view_changed),
+                (state.rows_changed, self._view_changed),
+                (state.current_changed, self._view_changed),
+                (self.window.tabs.currentChanged, self._view_changed),
+            ]
+            for signal, slot in holder["links"]:
+                signal.connect(slot)
+            self.panel, self._links = panel, holder["links"]  # _review_view reads it
+            self._review_view(state.rows)
+            step(decisions)
+
+        def decisions():
+            if not current():
+                return
+            self.project = project  # refresh_decisions reads it
+            self.refresh_decisions()
+            self.project = None
+            step(show)
+
+        def show():
+            if not current():
+                return
+            self.project = project
+            self.window.add_tab(holder["panel"], "Review")
+            self._update_actions()
+            self.project_changed.emit(project)
+            if then is not None:
+                then()
+
+        def step(fn):
+            if staged:
+                QTimer.singleShot(0, fn)
+            else:
+                fn()
+
+        step(build)
 
     def _view_changed(self, *_) -> None:
         self._view_timer.start()

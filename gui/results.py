@@ -161,7 +161,7 @@ def prepare_results(report: AuditReport) -> Results:
         confusion=confusion,
         class_thresholds=thresholds,
         flagged_per_class=np.bincount(given[table.columns["is_label_issue"]], minlength=k),
-        top_confusions=top_pairs(confusion, 200),
+        top_confusions=top_pairs(confusion, 100),
         reliability=reliability_bins(report.pred_probs, report.labels, n_bins=15, strategy="equal_width"),
         confidence_hist=confidence_histogram(confidence, predicted == given, n_bins=20, low=low),
         notices=list(report.notices),

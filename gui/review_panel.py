@@ -63,7 +63,8 @@ class ReviewPanel(QWidget):
 
     project: the open Project; examples: AuditReport.examples; class_names; pred_probs
     (for the top-k list); dataset: the AuditReport's Dataset (for texts and image
-    paths; without it the panel shows the examples' ``text``/``image`` column).
+    paths; without it the panel shows the examples' ``text``/``image`` column);
+    session: a core.review.ReviewSession over the same project, if one was built already.
     Signals: ``decisionsChanged(list)`` with the rows whose decision changed,
     ``currentRowChanged(int)`` when another example is shown.
     """
@@ -73,9 +74,11 @@ class ReviewPanel(QWidget):
 
     def __init__(self, project: Project, examples: pd.DataFrame, class_names: list[str], *,
                  pred_probs: np.ndarray | None = None, dataset=None, reviewer: str | None = None,
-                 parent: QWidget | None = None):
+                 session: ReviewSession | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.session = ReviewSession(project, examples, class_names, pred_probs=pred_probs, reviewer=reviewer)
+        # a session may come ready-made from a worker thread (it reads the decisions: pandas work)
+        self.session = session or ReviewSession(project, examples, class_names, pred_probs=pred_probs,
+                                                reviewer=reviewer)
         self.class_names = list(class_names)
         self.digit_classes = digit_classes(self.class_names)
         self._inputs = _example_inputs(examples, dataset)
