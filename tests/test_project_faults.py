@@ -98,6 +98,21 @@ def test_undo_refuses_to_revert_a_later_decision_from_another_window(tmp_path):
     second.close()
 
 
+def test_undo_refuses_after_another_process_decided_the_row(tmp_path):
+    make_project(tmp_path).close()
+    path = tmp_path / "audit.labelaudit"
+    mine = Project.open(path)
+    row = flagged_rows(mine, 1)[0]
+    mine.decide(row, "accept", reviewer="ana")
+    other = ("import sys; from labelaudit.core.project import Project\n"
+             "with Project.open(sys.argv[1]) as p: p.decide(int(sys.argv[2]), 'exclude', reviewer='ben')")
+    subprocess.run([sys.executable, "-c", other, str(path), str(row)], check=True, timeout=120)
+    with pytest.raises(HistoryConflict, match=f"row {row} was decided later by ben"):
+        mine.undo()
+    assert mine.decision(row)["action"] == "exclude" and mine.decision(row, reviewer="ana")["action"] == "accept"
+    mine.close()
+
+
 def test_redo_refuses_too(tmp_path):
     make_project(tmp_path).close()
     path = tmp_path / "audit.labelaudit"
