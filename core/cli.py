@@ -317,8 +317,11 @@ def cmd_benchmark(args) -> int:
 
         if args.model or args.labels:
             raise InputError("--lm-eval/--lm-eval-dir bring their own labels: drop --labels and --model")
+        from .progress import RunContext
+
+        ctx = RunContext(on_notice=lambda text: print(f"note: {text}", file=sys.stderr))
         results = run_lm_eval_benchmark(_name_paths(args.lm_eval, "--lm-eval", "PATH"), lm_eval_dir=args.lm_eval_dir,
-                                        reviews=args.reviews, project=args.project, out=args.out)
+                                        reviews=args.reviews, project=args.project, out=args.out, ctx=ctx)
         print_summary(results)
         return EXIT_OK
     if not args.labels or not args.model:

@@ -270,6 +270,14 @@ def read_samples(path, *, model: str = "", task: str | None = None) -> ModelSamp
         lengths[i, : len(r[3])] = [max(len(c), 1) for c in r[3]]
     acc = np.array([r[6] for r in parsed])
     acc_norm = np.array([r[7] for r in parsed])
+    pred = loglik.argmax(axis=1)
+    gold_arr = np.array([r[4] for r in parsed])
+    logged = ~np.isnan(acc)
+    differ = np.flatnonzero(logged & ((pred == gold_arr) != (acc == 1.0)))
+    if len(differ):
+        i = int(differ[0])
+        raise InputError(f"{p}: row {parsed[i][8]}: its acc {acc[i]:g} is not whether the highest log-likelihood "
+                         "is the key: a task with its own metric (such as truthfulqa_mc2), not plain multiple choice")
     name = task or task_name(p)
     return ModelSamples(
         model=model, task=name, path=p,

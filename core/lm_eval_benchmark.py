@@ -74,14 +74,24 @@ def run_lm_eval_benchmark(models: dict[str, str] | None = None, *, lm_eval_dir=N
     if (reviews is not None or project is not None) and len(tasks) > 1:
         raise InputError(f"{reviews or project}: corrections apply to one task, but the files hold "
                          f"{len(tasks)} ({', '.join(tasks)}); pass one task's files")
-    results = {}
+    loaded, skipped = {}, []
     with ctx.stage("lm-eval tasks", len(tasks)) as stage:
         for name, files in tasks.items():
             ctx.check_cancelled()
-            task = load_task(name, files)
-            folder = None if out is None else (Path(out) if len(tasks) == 1 else Path(out) / _safe(name))
-            results[name] = review_task(task, reviews=reviews, project=project, out=folder)
+            try:
+                loaded[name] = load_task(name, files)
+            except InputError as err:
+                if len(tasks) == 1:
+                    raise
+                skipped.append(err)  # a generate_until or custom-metric task beside multiple-choice ones
+                ctx.notice(f"skipped task {name}: {err}")
             stage.advance(1)
+    if not loaded:
+        raise InputError(f"no multiple-choice task among {len(tasks)}: {skipped[0]}")
+    results = {}
+    for name, task in loaded.items():
+        folder = None if out is None else (Path(out) if len(tasks) == 1 else Path(out) / _safe(name))
+        results[name] = review_task(task, reviews=reviews, project=project, out=folder)
     return results
 
 

@@ -415,15 +415,18 @@ class BenchmarkTab(QWidget):
 
         def job():
             from labelaudit.core.lm_eval_benchmark import run_lm_eval_benchmark
+            from labelaudit.core.progress import RunContext
 
-            return run_lm_eval_benchmark(models, out=out, **kwargs)
+            notes: list[str] = []
+            return run_lm_eval_benchmark(models, out=out, ctx=RunContext(on_notice=notes.append), **kwargs), notes
 
         self._running = True
         self.run_button.setEnabled(False)
         self.status.setText(f"Reading {len(models)} models' lm-eval samples and scoring them…")
         run_in_pool(job, self._on_lm_done, lambda reason, details="": self._fail(reason), owner=self)
 
-    def _on_lm_done(self, reviews: dict) -> None:
+    def _on_lm_done(self, done: tuple) -> None:
+        reviews, notes = done  # task -> TaskReview, notices (skipped tasks)
         self._running = False
         self.run_button.setEnabled(True)
         self.reviews = reviews
@@ -438,7 +441,9 @@ class BenchmarkTab(QWidget):
         first = next(iter(reviews.values()))
         where = first.out.parent if len(reviews) > 1 else first.out
         self.status.setText(f"{len(reviews)} task(s) · {len(first.table)} models · wrote benchmark.csv, "
-                            f"benchmark.json, questions.parquet and flagged.csv to {where}")
+                            f"benchmark.json, questions.parquet and flagged.csv to {where}"
+                            + (f" · {len(notes)} task(s) skipped (hover for why)" if notes else ""))
+        self.status.setToolTip("\n".join(notes))
         self.finished.emit(first.table)
 
     @property

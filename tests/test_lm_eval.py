@@ -195,3 +195,22 @@ def test_lm_eval_dir_holding_one_models_files_directly(tmp_path):
     shutil.copytree(DATA / "EleutherAI__pythia-1b", tmp_path / "run")
     files = model_files(None, tmp_path / "run")
     assert list(files) == ["mini_qa", "mini_sci"] and list(files["mini_qa"]) == ["run"]
+
+
+def test_tasks_that_are_not_plain_multiple_choice_are_skipped_with_a_note(tmp_path, capsys):
+    folder = tmp_path / "model"
+    shutil.copytree(DATA / "EleutherAI__pythia-1b", folder)
+    gen = {"doc_id": 0, "doc": {"question": "2+2?"}, "target": "4", "arguments": {"gen_args_0": {
+        "arg_0": "Q: 2+2?\nA:", "arg_1": {"until": ["\n"], "do_sample": False}}}, "resps": [["4"]],
+        "filtered_resps": ["4"], "filter": "strict-match", "metrics": ["exact_match"], "exact_match": 1.0}
+    (folder / "samples_gsm8k_2025-03-14T09-26-53.589793.jsonl").write_text(json.dumps(gen) + "\n")
+    # a custom-metric task: acc is not "argmax is the key" (truthfulqa_mc2 logs a probability mass)
+    mc2 = [json.loads(x) for x in next(folder.glob("samples_mini_sci_*")).read_text().splitlines()]
+    mc2[0]["acc"] = 0.37
+    (folder / "samples_truthfulqa_mc2_2025-03-14T09-26-53.589793.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in mc2))
+    assert main(["benchmark", "--lm-eval", f"m={folder}", "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "skipped task gsm8k" in err and "generate_until" in err
+    assert "skipped task truthfulqa_mc2" in err and "row 1" in err and "own metric" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mini_qa", "mini_sci"]
