@@ -476,6 +476,9 @@ class BenchmarkTab(QWidget):
         if self.current_review is None or not hasattr(window, "start_run"):
             self._fail("Run an lm-eval benchmark in the app's window first")
             return
+        if getattr(window, "running", False):
+            self._fail("An audit is running: wait for it or cancel it (Esc), then press Review flagged questions")
+            return
         window.set_config(self.questions_config())
         window.start_run()
         self.status.setText("Auditing the questions: decide in the Review tab, then press Re-rank with review "
