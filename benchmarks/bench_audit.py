@@ -256,6 +256,8 @@ def out_of_core(args) -> None:
         print(f"cpu cores: {os.cpu_count()}, load average at end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"flagged {s['n_label_issues']:,}; ECE {s['calibration']['ece']:.4f}, AUROC {s['calibration']['auroc']:.4f}")
         print(f"wall {wall:.2f} s (audit {t_audit:.2f} s, writing the files {wall - t_audit:.2f} s), cpu {cpu:.2f} s")
+        steps = {**s["timings_s"], **{k: round(v, 2) for k, v in getattr(report, "write_timings", {}).items()}}
+        print("  steps (s): " + ", ".join(f"{k} {v:.2f}" for k, v in steps.items()))
         print(f"peak anonymous memory over the baseline (RssAnon before the run: {base / MB:.0f} MiB): {peak / MB:,.0f} MiB")
         sizes = {name: os.path.getsize(os.path.join(out, name)) / MB for name in sorted(os.listdir(out))}
         print("files: " + ", ".join(f"{name} {size:,.0f} MiB" for name, size in sizes.items()))

@@ -57,8 +57,8 @@ if TYPE_CHECKING:
 
 #: Predictions files with at least this many rows are audited out of core.
 STREAM_MIN_ROWS = 2_000_000
-#: Values (rows x classes) per chunk: 32 MiB as float64.
-CHUNK_VALUES = 1 << 22
+#: Values (rows x classes) per chunk: 16 MiB as float64 (THREADS + 1 chunks are in flight).
+CHUNK_VALUES = 1 << 21
 
 
 # ----------------------------------------------------------------------------- choosing the path
@@ -680,10 +680,12 @@ def stream_label_audit(preds: PredictionChunks, labels: np.ndarray, class_names:
     if len(labels) != preds.n:
         raise InputError(f"{preds.source}: {preds.n} rows of predictions but the dataset has {len(labels)} examples")
     audit = StreamedAudit(preds, labels, class_names, ctx)
-    audit._check_and_thresholds()
-    audit._confident_joint_and_calibration()
-    audit._prune_candidates()
-    audit._flag()
+    audit.timings = {}
+    for name, step in (("check", audit._check_and_thresholds), ("joint", audit._confident_joint_and_calibration),
+                       ("prune", audit._prune_candidates), ("flag", audit._flag)):
+        t0 = time.perf_counter()
+        step()
+        audit.timings[f"audit_{name}"] = time.perf_counter() - t0
     return audit
 
 
@@ -764,12 +766,7 @@ class StreamedReport:
 
     def write_files(self, out: Path, ctx: RunContext | None = None) -> dict[str, Path]:
         """Write the CLI's files into the folder ``out``, examples.parquet one row group per chunk."""
-        import shutil
-
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        from .export import LABEL_COLUMNS, flagged_table, write_csv, write_json
+        from .export import flagged_table, write_csv, write_json
 
         ctx = ctx or RunContext()
         names = self.class_names
@@ -777,10 +774,36 @@ class StreamedReport:
         paths = {
             "summary": write_json(self.summary, out / "summary.json"),
             "examples": out / "examples.parquet",
-            "flagged": write_csv(flagged_table(self._decorate(self.streamed.flagged.copy()), names),
-                                 out / "flagged.csv"),
+            "flagged": out / "flagged.csv",
             "pred_probs": out / "pred_probs.npy",
         }
+        self.write_timings = {}
+
+        def write_flagged():  # on its own thread, beside the examples pass
+            t = time.perf_counter()
+            write_csv(flagged_table(self._decorate(self.streamed.flagged.copy()), names), paths["flagged"])
+            self.write_timings["flagged_csv"] = time.perf_counter() - t
+
+        t0 = time.perf_counter()
+        csv_pool = ThreadPoolExecutor(max_workers=1)
+        flagged_done = csv_pool.submit(write_flagged)
+        try:
+            self._write_examples(paths, categories, ctx)
+        finally:
+            csv_pool.shutdown(wait=True)
+        flagged_done.result()
+        self.write_timings["all_files"] = time.perf_counter() - t0
+        return paths
+
+    def _write_examples(self, paths: dict, categories: pd.Index, ctx: RunContext) -> None:
+        """examples.parquet one row group per chunk, and pred_probs.npy, in one pass."""
+        import shutil
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .export import LABEL_COLUMNS
+
         # dictionary-encode the few-valued columns only: for floats and row numbers it costs time for nothing
         labels = [c for c in LABEL_COLUMNS if c != "consensus_label"]
         few_valued = [*labels, *(c.replace("_label", "_class") for c in labels), "is_label_issue", "class_threshold"]
@@ -825,7 +848,6 @@ class StreamedReport:
         else:
             target.flush()
             del target
-        return paths
 
 
 def run_streamed_audit(config: "AuditConfig", ctx: RunContext | None = None) -> StreamedReport:
@@ -847,6 +869,7 @@ def run_streamed_audit(config: "AuditConfig", ctx: RunContext | None = None) -> 
     t0 = time.perf_counter()
     streamed = stream_label_audit(preds, labels, names, ctx)
     timings["audit"] = time.perf_counter() - t0
+    timings.update(streamed.timings)
     reviews = None
     extra = {}
     if config.reviews:

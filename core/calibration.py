@@ -386,36 +386,27 @@ class StreamingCalibration:
 def _auroc_from_sorted_keys(keys: np.ndarray, block: int = 1 << 22) -> float | None:
     """Mann-Whitney AUROC (ties count half) from sorted (value << 1 | correct) keys, block by block.
 
-    Each group of equal values adds pos * (negatives below it) + pos * neg / 2; a
-    group cut by a block boundary is carried into the next block.
+    Within a value the incorrect (bit 0) come first, so the incorrect ones before a correct
+    one at sorted position i number i minus the correct ones before it: summed over the
+    correct, sum(i) - n_pos (n_pos - 1) / 2. That counts ties in full; half of each tie
+    group's pos * neg is taken back, the groups found where a value's bit-0 run meets its
+    bit-1 run (keys[i] == keys[i - 1] + 1, keys[i] odd).
     """
-    n_pos_total = int(np.count_nonzero(keys & 1)) if len(keys) < block else sum(
-        int(np.count_nonzero(keys[a: a + block] & 1)) for a in range(0, len(keys), block))
-    n_neg_total = len(keys) - n_pos_total
-    if n_pos_total == 0 or n_neg_total == 0:
-        return None
-    twice, neg_below = 0, 0
-    carry = None  # (value, pos, neg) of the last, maybe unfinished, group
-    for a in range(0, len(keys), block):
+    n = len(keys)
+    n_pos, index_sum, meets = 0, 0, []
+    for a in range(0, n, block):
         kb = keys[a: a + block]
-        v = kb >> 1
-        new = np.empty(len(v), dtype=bool)
-        new[0] = True
-        np.not_equal(v[1:], v[:-1], out=new[1:])
-        starts = np.flatnonzero(new)
-        pos = np.add.reduceat((kb & 1).astype(np.int64), starts)
-        neg = np.diff(np.append(starts, len(v))) - pos
-        if carry is not None:
-            if carry[0] == v[0]:
-                pos[0] += carry[1]
-                neg[0] += carry[2]
-            else:
-                twice += 2 * carry[1] * neg_below + carry[1] * carry[2]
-                neg_below += carry[2]
-        carry = (v[starts[-1]], int(pos[-1]), int(neg[-1]))
-        pos, neg = pos[:-1], neg[:-1]
-        below = neg_below + np.cumsum(neg) - neg
-        twice += int(2 * np.dot(pos, below) + np.dot(pos, neg))
-        neg_below += int(neg.sum())
-    twice += 2 * carry[1] * neg_below + carry[1] * carry[2]
-    return float(twice / 2 / (n_pos_total * n_neg_total))
+        odd = np.flatnonzero(kb & 1)
+        n_pos += len(odd)
+        index_sum += int(odd.sum(dtype=np.int64)) + a * len(odd)
+        lo, end = max(a, 1), min(a + block, n)
+        cur, prev = keys[lo:end], keys[lo - 1: end - 1]
+        meets.append(np.flatnonzero(((cur & 1) == 1) & (prev == cur - 1)) + lo)
+    n_neg = n - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    at = np.concatenate(meets)
+    neg = at - np.searchsorted(keys, keys[at] - 1, side="left")
+    pos = np.searchsorted(keys, keys[at], side="right") - at
+    u = index_sum - n_pos * (n_pos - 1) // 2 - 0.5 * float(np.dot(neg.astype(np.float64), pos))
+    return float(u / (n_pos * n_neg))
