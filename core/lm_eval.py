@@ -317,13 +317,38 @@ def _common_task(paths: list[Path]) -> str:
 # ---------------------------------------------------------------- finding files
 
 def samples_files(folder: Path) -> dict[str, Path]:
-    """task -> the newest ``samples_<task>_<date>.jsonl`` in one model's folder."""
+    """task -> the newest ``samples_<task>_<date>.jsonl`` in one model's folder; for v0.4.0-v0.4.2
+    folders, ``<model_args>_<task>.jsonl`` files whose task is named in the folder's results JSON."""
     found: dict[str, tuple[str, Path]] = {}
     for f in sorted(folder.iterdir()):
         m = SAMPLES_NAME.match(f.name)
         if m and f.is_file() and (m.group("task") not in found or m.group("date") > found[m.group("task")][0]):
             found[m.group("task")] = (m.group("date"), f)
+    if not found:
+        return _old_samples_files(folder)
     return {t: f for t, (_, f) in sorted(found.items())}
+
+
+def _old_samples_files(folder: Path) -> dict[str, Path]:
+    """v0.4.0-v0.4.2: ``<model_args>_<task>.jsonl`` beside a results JSON whose ``configs`` name the tasks."""
+    from .data import parse_json  # bounded nesting
+
+    tasks: set[str] = set()
+    for f in folder.glob("*.json"):
+        try:
+            doc = parse_json(f.read_text(encoding="utf-8"), str(f))
+        except (OSError, UnicodeDecodeError, InputError):
+            continue
+        if isinstance(doc, dict):
+            for key in ("configs", "results"):
+                if isinstance(doc.get(key), dict):
+                    tasks.update(map(str, doc[key]))
+    out = {}
+    for f in sorted(folder.glob("*.jsonl")):
+        match = max((t for t in tasks if f.stem.endswith("_" + t)), key=len, default=None)
+        if match:
+            out[match] = f
+    return dict(sorted(out.items()))
 
 
 def model_files(models: dict[str, str] | None = None, lm_eval_dir=None) -> dict[str, dict[str, Path]]:
@@ -342,7 +367,7 @@ def model_files(models: dict[str, str] | None = None, lm_eval_dir=None) -> dict[
         if not subs and samples_files(root):
             subs = [root]  # lm-eval run with --output_path FILE.json: one model's files in the folder itself
         if not subs:
-            raise InputError(f"{root}: no model subfolder holds samples_<task>_<date>.jsonl files "
+            raise InputError(f"{root}: no model subfolder holds lm-eval samples files (samples_<task>_<date>.jsonl) "
                              "(run lm-eval with --log_samples)")
         for d in subs:
             if d.name in specs:

@@ -214,3 +214,21 @@ def test_tasks_that_are_not_plain_multiple_choice_are_skipped_with_a_note(tmp_pa
     assert "skipped task gsm8k" in err and "generate_until" in err
     assert "skipped task truthfulqa_mc2" in err and "row 1" in err and "own metric" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mini_qa", "mini_sci"]
+
+
+def test_v040_folders_name_tasks_from_their_results_json(tmp_path):
+    """lm-eval v0.4.0-v0.4.2 wrote <model_args>_<task>.jsonl beside results.json (configs keyed by task)."""
+    rng = np.random.default_rng(3)
+    docs = _docs(20, rng)
+    for name in ("org/small", "org/large"):
+        folder = tmp_path / name.split("/")[1]
+        for task in ("arc_easy", "hellaswag"):
+            write_samples(folder, task, make_samples(docs, _lls(docs, rng, 3.0), version="0.4.0"), version="0.4.0",
+                          model_args=f"pretrained={name},dtype=float16")
+        (folder / "results.json").write_text(json.dumps({"results": {}, "configs": {"arc_easy": {}, "hellaswag": {}}}))
+    files = model_files(None, tmp_path)
+    assert list(files) == ["arc_easy", "hellaswag"] and sorted(files["hellaswag"]) == ["large", "small"]
+    assert files["arc_easy"]["small"].name == "pretrained__org__small,dtype__float16_arc_easy.jsonl"
+    review = run_lm_eval_benchmark(None, lm_eval_dir=tmp_path)["arc_easy"]
+    acc, _ = _file_means(files["arc_easy"]["large"])
+    assert review.table.set_index("model").loc["large", "accuracy_original"] == pytest.approx(acc)
