@@ -96,8 +96,11 @@ def connect(spec: ClusterSpec):
                 ray.init(address=spec.address, log_to_driver=False)
             elif spec.kind == "local":
                 ray.init(address="local", num_cpus=spec.workers or os.cpu_count() or 1, **kwargs)
-            else:
-                ray.init(**kwargs)
+            else:  # auto: the running cluster (RAY_ADDRESS, or one started here with `ray start`), else a local one
+                try:
+                    ray.init(address="auto", log_to_driver=False)
+                except ConnectionError:
+                    ray.init(address="local", **kwargs)
         except (ConnectionError, ValueError, RuntimeError) as err:
             raise InputError(f"--cluster {spec}: cannot start or reach the Ray cluster ({err})") from None
         ray.data.DataContext.get_current().enable_progress_bars = False  # progress goes through ctx
