@@ -135,29 +135,34 @@ class ProjectController(QObject):
             project = Project.create_from_report(path, report, overwrite=True)
             if report.config.reviews:  # --reviews: the human validation shows as its own reviewer
                 project.import_reviews(report.config.reviews, reviewer=Path(report.config.reviews).stem)
-            # the review session reads the decisions (pandas work): here, not on the GUI thread
-            return project, ReviewSession(project, report.examples, report.class_names, pred_probs=report.pred_probs)
+            from .review_panel import example_inputs
+
+            # the review session reads the decisions (pandas work) and the inputs resolve every path:
+            # here, not on the GUI thread
+            session = ReviewSession(project, report.examples, report.class_names, pred_probs=report.pred_probs)
+            return project, session, example_inputs(report.examples, report.dataset)
 
         def attached():
             self.window.remember_project(path, dataset_name(report))
             self.window.set_status(f"Results kept in {path} (File > Save Project As… to keep it elsewhere)")
 
         def created(out):
-            project, session = out
+            project, session, inputs = out
             if self.window.report is report:
-                self._attach(project, report, staged=True, then=attached, session=session)
+                self._attach(project, report, staged=True, then=attached, session=session, inputs=inputs)
             else:  # another run finished meanwhile
                 project.close()
 
         run_in_pool(create, created, self.window.show_error, owner=self.window)
 
-    def _attach(self, project, report, *, staged: bool = False, then=None, session=None) -> None:
+    def _attach(self, project, report, *, staged: bool = False, then=None, session=None, inputs=None) -> None:
         """Show ``project`` (for ``report``) in a Review tab and the table's decision columns.
 
         staged: do it in four event-loop turns (build the panel; fill its queue; the table's
         decision columns; add the tab), so that right after a run no single turn holds the GUI thread for
-        the whole of it (bench_gui_stall measured it as the longest stall). session: a
-        core.review.ReviewSession prepared off the GUI thread (else built here). ``then`` runs last;
+        the whole of it (bench_gui_stall measured it as the longest stall). session, inputs: a
+        core.review.ReviewSession and the panel's example inputs prepared off the GUI thread
+        (else built here). ``then`` runs last;
         ``self.project`` and the tab appear together, at the end.
         """
         from .review_panel import ReviewPanel
@@ -184,7 +189,8 @@ class ProjectController(QObject):
         def build():
             if current():
                 holder["panel"] = ReviewPanel(project, report.examples, report.class_names,
-                                              pred_probs=report.pred_probs, dataset=report.dataset, session=session)
+                                              pred_probs=report.pred_probs, dataset=report.dataset, session=session,
+                                              inputs=inputs)
                 step(fill)
 
         def fill():

@@ -64,7 +64,9 @@ class ReviewPanel(QWidget):
     project: the open Project; examples: AuditReport.examples; class_names; pred_probs
     (for the top-k list); dataset: the AuditReport's Dataset (for texts and image
     paths; without it the panel shows the examples' ``text``/``image`` column);
-    session: a core.review.ReviewSession over the same project, if one was built already.
+    session: a core.review.ReviewSession over the same project, if one was built already;
+    inputs: :func:`example_inputs`, if computed already (both are built off the GUI thread
+    after a run).
     Signals: ``decisionsChanged(list)`` with the rows whose decision changed,
     ``currentRowChanged(int)`` when another example is shown.
     """
@@ -74,14 +76,15 @@ class ReviewPanel(QWidget):
 
     def __init__(self, project: Project, examples: pd.DataFrame, class_names: list[str], *,
                  pred_probs: np.ndarray | None = None, dataset=None, reviewer: str | None = None,
-                 session: ReviewSession | None = None, parent: QWidget | None = None):
+                 session: ReviewSession | None = None, inputs: tuple[str, list] | None = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         # a session may come ready-made from a worker thread (it reads the decisions: pandas work)
         self.session = session or ReviewSession(project, examples, class_names, pred_probs=pred_probs,
                                                 reviewer=reviewer)
         self.class_names = list(class_names)
         self.digit_classes = digit_classes(self.class_names)
-        self._inputs = _example_inputs(examples, dataset)
+        self._inputs = inputs if inputs is not None else example_inputs(examples, dataset)
         self._ids = examples["id"].to_numpy() if "id" in examples.columns else None
         self._quality = examples.set_index("row")["label_quality"]
         self._shown_row: int | None = None
@@ -389,8 +392,8 @@ class ReviewPanel(QWidget):
                                         "This dataset has no text or image column to show.")
 
 
-def _example_inputs(examples: pd.DataFrame, dataset) -> tuple[str, list]:
-    """("text", texts) or ("image", paths) or ("none", []) for the examples."""
+def example_inputs(examples: pd.DataFrame, dataset) -> tuple[str, list]:
+    """("text", texts) or ("image", paths) or ("none", []) for the examples (no Qt: any thread)."""
     if dataset is not None and getattr(dataset, "image_col", None):
         return "image", dataset.image_paths()
     if dataset is not None and getattr(dataset, "text_col", None):
