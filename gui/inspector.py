@@ -50,14 +50,19 @@ class ProbabilityBars(QWidget):
     def minimumSizeHint(self) -> QSize:
         return QSize(160, self.sizeHint().height())
 
+    def columns(self) -> tuple[int, int, int]:
+        """(label width, bar width, value width) in pixels: label, bar, 4 px, value fill the widget."""
+        fm = QFontMetrics(self.font())
+        label_w = min(max((fm.horizontalAdvance(n) for n, _, _ in self.items), default=40) + 8, self.width() // 3)
+        value_w = fm.horizontalAdvance("0.000") + 6
+        return label_w, max(self.width() - label_w - value_w - 4, 20), value_w
+
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
         fm = QFontMetrics(self.font())
         h = self._row_height()
-        label_w = min(max((fm.horizontalAdvance(n) for n, _, _ in self.items), default=40) + 8, self.width() // 3)
-        value_w = fm.horizontalAdvance("0.000") + 6
-        bar_w = max(self.width() - label_w - value_w - 4, 20)  # the value sits 4 px right of its bar
+        label_w, bar_w, value_w = self.columns()
         text_color = self.palette().color(QPalette.Text)
         track = self.palette().color(QPalette.Midlight)
         for i, (name, prob, role) in enumerate(self.items):

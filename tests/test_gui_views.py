@@ -265,6 +265,9 @@ def test_explorer_at_1280x800_shows_text_and_an_unclipped_badge(qtbot, page, man
     assert badge.width() >= badge.sizeHint().width()
     bars = inspector.bars
     assert bars.mapTo(inspector.viewport(), QPoint(bars.width(), 0)).x() <= inspector.viewport().width()
+    label_w, bar_w, value_w = bars.columns()
+    assert label_w + bar_w + 4 + value_w <= bars.width()  # the probability values are drawn inside the widget
+    assert bars.fontMetrics().horizontalAdvance("1.000") <= value_w
 
 
 def test_slope_chart_labels_of_close_values_do_not_overlap():
