@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="folder for the big files (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the big files")
+    parser.add_argument("--files", nargs=2, metavar=("LABELS", "PRED_PROBS"),
+                        help="audit these .npy files (of --rows x --classes) instead of writing new ones")
     args = parser.parse_args()
     from labelaudit.core.audit_stream import STREAM_MIN_ROWS
 
@@ -227,8 +229,11 @@ def out_of_core(args) -> None:
     try:
         print(f"free disk in {folder}: {shutil.disk_usage(folder).free / 2**30:.1f} GiB")
         t = time.perf_counter()
-        labels_path, probs_path = write_big_files(folder, args.n, args.k, args.seed)
-        print(f"wrote {args.n:,} x {args.k} float32 pred_probs ({os.path.getsize(probs_path) / MB:,.0f} MiB) and "
+        if args.files:
+            labels_path, probs_path = args.files
+        else:
+            labels_path, probs_path = write_big_files(folder, args.n, args.k, args.seed)
+        print(f"{'using' if args.files else 'wrote'} {args.n:,} x {args.k} float32 pred_probs ({os.path.getsize(probs_path) / MB:,.0f} MiB) and "
               f"int64 labels in {time.perf_counter() - t:.1f} s")
         # warm up imports (cleanlab, pyarrow, sklearn) on a small run of the same path
         small = os.path.join(folder, "small")

@@ -509,7 +509,7 @@ class StreamedAudit:
         np.fill_diagonal(joint, joint.diagonal().clip(min=1))
         self._calibrate(joint)
         self.calibration = cal.result()
-        self.streaming_calibration = cal
+        del cal  # its sort keys: 4 bytes per row
 
     # pass 3
     def _prune_candidates(self) -> None:
@@ -766,7 +766,7 @@ class StreamedReport:
 
     def write_files(self, out: Path, ctx: RunContext | None = None) -> dict[str, Path]:
         """Write the CLI's files into the folder ``out``, examples.parquet one row group per chunk."""
-        from .export import flagged_table, write_csv, write_json
+        from .export import write_csv, write_json
 
         ctx = ctx or RunContext()
         names = self.class_names
@@ -781,7 +781,7 @@ class StreamedReport:
 
         def write_flagged():  # on its own thread, beside the examples pass
             t = time.perf_counter()
-            write_csv(flagged_table(self._decorate(self.streamed.flagged.copy()), names), paths["flagged"])
+            write_csv(self._flagged_rows(), paths["flagged"])
             self.write_timings["flagged_csv"] = time.perf_counter() - t
 
         t0 = time.perf_counter()
@@ -794,6 +794,20 @@ class StreamedReport:
         flagged_done.result()
         self.write_timings["all_files"] = time.perf_counter() - t0
         return paths
+
+    def _flagged_rows(self, chunk: int = 100_000) -> Iterator[list]:
+        """flagged.csv's header and rows (core.export.flagged_table's, worst label quality
+        first), made chunk by chunk so the text of the whole table is never in memory."""
+        from .export import with_class_names
+
+        flagged = self.streamed.flagged
+        order = np.lexsort((flagged["row"].to_numpy(), flagged["label_quality"].to_numpy()))
+        for a in range(0, max(len(order), 1), chunk):
+            part = self._decorate(flagged.iloc[order[a: a + chunk]].reset_index(drop=True))
+            part = with_class_names(part, self.class_names)
+            if a == 0:
+                yield list(part.columns)
+            yield from zip(*(part[c].tolist() for c in part.columns))
 
     def _write_examples(self, paths: dict, categories: pd.Index, ctx: RunContext) -> None:
         """examples.parquet one row group per chunk, and pred_probs.npy, in one pass."""
