@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench screenshots check-wheel clean
+.PHONY: install run test bench screenshots check-wheel bundle smoke-bundle clean
 
 $(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,5 +41,14 @@ screenshots: $(STAMP)
 check-wheel:
 	bash packaging/check_wheel.sh
 
+# The standalone one-folder app dist/labelaudit/ (PyInstaller; about 30 minutes on the shared
+# machine), then its smoke run from a clean environment. Not part of `make test`.
+bundle:
+	bash packaging/build_bundle.sh
+	bash packaging/smoke_bundle.sh
+
+smoke-bundle:
+	bash packaging/smoke_bundle.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info
