@@ -37,7 +37,7 @@ screenshots: $(STAMP)
 
 # Build the wheel and sdist, install the wheel into a fresh venv outside the checkout and
 # run it there: headless audits on shared data and the bundled models, and a headless start
-# of the app (packaging/check_wheel.sh; about 16 minutes on the shared machine).
+# of the app (packaging/check_wheel.sh; 4 to 16 minutes on the shared machine).
 check-wheel:
 	bash packaging/check_wheel.sh
 
