@@ -113,6 +113,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", default=None, help="folder for the big files (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the big files")
+    parser.add_argument("--in-memory", action="store_true",
+                        help="big files through the in-memory path instead (for comparison)")
     parser.add_argument("--files", nargs=2, metavar=("LABELS", "PRED_PROBS"),
                         help="audit these .npy files (of --rows x --classes) instead of writing new ones")
     args = parser.parse_args()
@@ -245,6 +247,8 @@ def out_of_core(args) -> None:
         write_outputs(run_audit(AuditConfig(data=sl, pred_probs=sp), RunContext()), os.path.join(small, "out"))
         stream.STREAM_MIN_ROWS = saved
 
+        if args.in_memory:
+            stream.STREAM_MIN_ROWS = 10**15
         config = AuditConfig(data=labels_path, pred_probs=probs_path)
         out = os.path.join(folder, "out")
         base = rss_anon()
@@ -256,8 +260,9 @@ def out_of_core(args) -> None:
             wall, cpu = time.perf_counter() - w, time.process_time() - c
         peak = sampler.peak - base
         s = report.summary
-        print(f"labelaudit bench_audit (out of core): {args.n:,} x {args.k}, seed {args.seed}, "
-              f"{s['out_of_core']['chunks']} chunks of {s['out_of_core']['chunk_rows']:,} rows")
+        how = ("in memory (--in-memory)" if args.in_memory else
+               f"out of core, {s['out_of_core']['chunks']} chunks of {s['out_of_core']['chunk_rows']:,} rows")
+        print(f"labelaudit bench_audit: {args.n:,} x {args.k}, seed {args.seed}, {how}")
         print(f"cpu cores: {os.cpu_count()}, load average at end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(f"flagged {s['n_label_issues']:,}; ECE {s['calibration']['ece']:.4f}, AUROC {s['calibration']['auroc']:.4f}")
         print(f"wall {wall:.2f} s (audit {t_audit:.2f} s, writing the files {wall - t_audit:.2f} s), cpu {cpu:.2f} s")
