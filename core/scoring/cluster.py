@@ -144,19 +144,22 @@ class _Actor:
 
 
 def ray_map(inputs: Sequence, factory: Callable, spec: ClusterSpec, *, ctx: "RunContext", stage: str,
-            batch_size: int = 64) -> tuple[np.ndarray, ...]:
+            batch_size: int = 64, lengths: Sequence[int] | None = None) -> tuple[np.ndarray, ...]:
     """Run ``factory()``'s function over ``inputs`` on the cluster; outputs in input order.
 
     factory: a picklable callable, run once per actor, returning ``fn(list) -> tuple of
-    arrays`` with one row per input. Progress: ``ctx.stage(stage, n)`` advances as
-    batches come back; Cancelled between batches after ``ctx.cancel()``.
+    arrays`` with one row per input. lengths: when given, inputs are sent shortest first,
+    so each block pads to similar lengths (as the local path's length-sorted batches do).
+    Progress: ``ctx.stage(stage, n)`` advances as batches come back; Cancelled between
+    batches after ``ctx.cancel()``.
     """
     import pandas as pd
 
     ray = connect(spec)
     n = len(inputs)
     actors, gpus = pool_size(ray, spec)
-    frame = pd.DataFrame({"i": np.arange(n, dtype=np.int64), "x": list(inputs)})
+    order = np.argsort(np.asarray(lengths), kind="stable") if lengths is not None else np.arange(n)
+    frame = pd.DataFrame({"i": order.astype(np.int64), "x": [inputs[j] for j in order]})
     # blocks small enough that every actor gets several (progress, balance), at most BLOCK_ROWS
     rows = int(min(BLOCK_ROWS, max(batch_size, -(-n // (4 * actors)))))
     blocks = [frame.iloc[s: s + rows] for s in range(0, n, rows)]
@@ -230,5 +233,6 @@ class ClassifierFactory:
 def encode_texts(texts: Sequence[str], factory: TextEncoderFactory, spec: ClusterSpec, *, ctx: "RunContext",
                  batch_size: int | None = None) -> np.ndarray:
     """(n, d) float32 sentence embeddings computed on the cluster."""
-    (emb,) = ray_map(texts, factory, spec, ctx=ctx, stage="embedding (Ray)", batch_size=batch_size or 64)
+    (emb,) = ray_map(texts, factory, spec, ctx=ctx, stage="embedding (Ray)", batch_size=batch_size or 64,
+                     lengths=[len(t) for t in texts])
     return np.asarray(emb, dtype=np.float32)

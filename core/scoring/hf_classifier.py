@@ -139,7 +139,7 @@ class HFClassifierScorer:
             factory = ClassifierFactory(self.folder, device=self.device_name, batch_size=self.batch_size,
                                         trust_remote_code=self.trust_remote_code, max_length=self.max_length)
             probs, emb = ray_map(inputs, factory, self.cluster, ctx=ctx, stage="classifying (Ray)",
-                                 batch_size=self.batch_size or 64)
+                                 batch_size=self.batch_size or 64, lengths=[len(t) for t in inputs])
             timings["predict"] = time.perf_counter() - t0
             return self._result(probs, emb, cols, note, ctx, timings, device=f"Ray {self.cluster}")
         self._load()
