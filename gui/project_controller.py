@@ -231,8 +231,8 @@ class ProjectController(QObject):
                 then()
 
         def step(fn):
-            if staged:
-                QTimer.singleShot(0, fn)
+            if staged:  # with the window as context: a turn queued before it closed never runs after
+                QTimer.singleShot(0, self.window, fn)
             else:
                 fn()
 
