@@ -18,7 +18,6 @@ def hf_load_kwargs(folder: Path, dtype: "torch.dtype", trust_remote_code: bool =
     safetensors when the folder has them, no remote code unless asked."""
     import transformers
 
-    transformers.utils.logging.disable_progress_bar()  # no per-load bars in the CLI or the app's log
     key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
     kwargs = {key: dtype, "local_files_only": True, "trust_remote_code": bool(trust_remote_code)}
     if any(folder.glob("*.safetensors")):
@@ -37,6 +36,7 @@ def first_line(err: BaseException) -> str:
 def loading_model(folder, what: str):
     """Around ``from_pretrained`` calls on a user's model ``folder`` (``what``: "classifier", ...).
 
+    transformers' progress bars are turned off for the process (the run has its own progress).
     transformers' own log lines during the load (its multi-line, coloured LOAD REPORT of
     missing, unexpected or mismatched weights) are collected instead of printed; after a
     successful load each becomes one plain warning (a notice of the run). Any exception
@@ -52,6 +52,7 @@ def loading_model(folder, what: str):
         def emit(self, record):
             collected.append(record.getMessage())
 
+    hf_logging.disable_progress_bar()  # no per-load bars (GGUF dequantising, shards) in the CLI or the app's log
     root = hf_logging.get_logger()
     saved, propagate = root.handlers[:], root.propagate
     root.handlers, root.propagate = [_Collect(logging.WARNING)], False

@@ -201,11 +201,16 @@ def _load_gguf(folder: Path, gguf: str, dtype):
             return _load_folder(cached, dtype)
         except Exception:  # noqa: BLE001 - an unreadable cache is rebuilt from the GGUF below
             pass
+    import contextlib
+    import io
+
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32,
-                                                 local_files_only=True)
+    # transformers' GGUF conversion draws a tqdm bar on stderr that no setting turns off; the run has its own progress
+    with contextlib.redirect_stderr(io.StringIO()):
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, dtype=torch.float32,
+                                                     local_files_only=True)
     _save_dequantised(model, tokenizer, cached)
     return model.to(dtype), tokenizer
 
