@@ -33,6 +33,27 @@ def labelerrors() -> Path:
     return _labelerrors_dir()
 
 
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The app's MainWindow at 1280x800, shown, with its own settings file; afterwards a running
+    audit is cancelled (waiting until it has stopped) and its project closed."""
+    from PySide6.QtCore import QSettings
+
+    from labelaudit.gui.main_window import MainWindow
+
+    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(w)
+    w.resize(1280, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    if w.running:
+        w.cancel_run()
+        qtbot.waitUntil(lambda: not w.running, timeout=10_000)
+    if w.projects.project is not None:
+        w.projects.close_project()
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Let background jobs of the GUI tests end before the interpreter tears Qt down."""
     import sys

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence
 from PySide6.QtTest import QTest
 
@@ -47,19 +47,6 @@ def text_data(tmp_path_factory):
     (folder / "classes.txt").write_text("\n".join(CLASSES) + "\n")
     return {"csv": folder / "tickets.csv", "probs": folder / "probs.npy", "classes": folder / "classes.txt",
             "flipped": set(flipped.tolist()), "n": n}
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    if w.running:
-        w.cancel_run()
-        qtbot.waitUntil(lambda: not w.running, timeout=10_000)
 
 
 def config_for(data):

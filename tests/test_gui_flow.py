@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
@@ -46,19 +46,6 @@ def data(tmp_path_factory):
     (folder / "classes.txt").write_text("\n".join(CLASSES) + "\n")
     return AuditConfig(data=str(folder / "queries.csv"), pred_probs=str(folder / "probs.npy"),
                        classes=str(folder / "classes.txt"))
-
-
-@pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    if w.running:
-        w.cancel_run()
-        qtbot.waitUntil(lambda: not w.running, timeout=10_000)
 
 
 def run_to_results(qtbot, window, config):

@@ -6,27 +6,13 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-
-from labelaudit.gui.main_window import MainWindow  # noqa: E402
-
 DATA = Path(__file__).parent / "data" / "lm_eval"
 
 
-@pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test autosaves into a cache of its own (set before the window is made)."""
     monkeypatch.setenv("LABELAUDIT_CACHE", str(tmp_path / "cache"))
-    w = MainWindow(QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
-    qtbot.addWidget(w)
-    w.resize(1280, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    if w.running:
-        w.cancel_run()
-        qtbot.waitUntil(lambda: not w.running, timeout=10_000)
-    if w.projects.project is not None:
-        w.projects.close_project()
 
 
 def test_review_flagged_questions_then_rerank(qtbot, window, tmp_path):
