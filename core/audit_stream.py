@@ -798,6 +798,9 @@ class StreamedReport:
         finally:
             csv_pool.shutdown(wait=True)
         flagged_done.result()
+        if self.recalibration is not None:  # applied afterwards in the GUI's Calibration tab
+            paths["pred_probs_recalibrated"] = out / "pred_probs_recalibrated.npy"
+            np.save(paths["pred_probs_recalibrated"], self.recalibration.pred_probs, allow_pickle=False)
         self.write_timings["all_files"] = time.perf_counter() - t0
         return paths
 

@@ -208,3 +208,17 @@ def test_other_detection_methods_stay_in_memory(tmp_path, small_chunks):
     assert not audit_stream.wants_streaming(AuditConfig(**base, rank_by="normalized_margin"))
     assert not audit_stream.wants_streaming(AuditConfig(**base, recalibrate="temperature"))
     assert not audit_stream.wants_streaming(AuditConfig(**base, correctness=True))
+
+
+def test_streamed_outputs_with_a_recalibration_applied_later(tmp_path, monkeypatch, small_chunks):
+    from types import SimpleNamespace
+
+    from labelaudit.core.export import write_outputs
+
+    labels, probs = _synthetic(20_000, 3, dtype=np.float64)
+    streamed, _ = _run_both(tmp_path, monkeypatch, labels, probs)
+    recalibrated = np.full_like(probs, 1 / 3)
+    streamed.recalibration = SimpleNamespace(pred_probs=recalibrated)  # as the GUI's Calibration tab sets it
+    paths = write_outputs(streamed, tmp_path / "out")
+    np.testing.assert_array_equal(np.load(paths["pred_probs_recalibrated"]), recalibrated)
+    assert len(pd.read_parquet(paths["examples"])) == 20_000
