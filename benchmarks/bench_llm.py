@@ -2,11 +2,11 @@
 
 Same model (default: the bundled SmolLM2-135M-Instruct GGUF), same token ids:
 
-  engine  core.scoring.llm.option_logprobs: each row's prompt and all its options packed
+  engine  core.scoring.llm_options.option_logprobs: each row's prompt and all its options packed
           into one sequence with a block attention mask (the prompt runs once),
           length-sorted token-budget batches, dynamic padding, inference_mode, only the
           needed positions through the output layer
-  naive   core.scoring.llm.naive_option_logprobs: model(prompt + option) once per
+  naive   core.scoring.llm_options.naive_option_logprobs: model(prompt + option) once per
           (row, option), full logits
 
 Rows: --rows synthetic texts (8-40 words on four topics, seeded) in the classes-mode
@@ -64,40 +64,40 @@ def run_llm_benchmark(n_rows: int = 100, *, device: str = "auto", batch_size: in
     import torch
 
     from labelaudit.core.progress import RunContext
-    from labelaudit.core.scoring import llm, llm_prompts
+    from labelaudit.core.scoring import llm_loading, llm_options, llm_prompts
     from labelaudit.core.scoring.device import device_label, dtype_for, pick_device
 
     dev = pick_device(device)
-    model, tok, name = llm.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
+    model, tok, name = llm_loading.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
     prompts = [llm_prompts.CLASS_PROMPT.format(text=t) for t in synthetic_rows(n_rows, seed)]
     options = [[" " + c for c in CLASSES]] * n_rows
-    prompt_ids, option_ids = llm.encode_options(tok, prompts, options)
+    prompt_ids, option_ids = llm_options.encode_options(tok, prompts, options)
     n_options = sum(len(o) for o in option_ids)
     mean_prompt = float(np.mean([len(p) for p in prompt_ids]))
 
     def engine():
         t0 = time.perf_counter()
-        out = llm.option_logprobs(model, prompt_ids, option_ids, device=dev, ctx=RunContext(), batch_size=batch_size)
+        out = llm_options.option_logprobs(model, prompt_ids, option_ids, device=dev, ctx=RunContext(), batch_size=batch_size)
         _sync(dev)
         return out, time.perf_counter() - t0
 
-    llm.naive_option_logprobs(model, prompt_ids[:2], option_ids[:2], device=dev)  # warm-up
+    llm_options.naive_option_logprobs(model, prompt_ids[:2], option_ids[:2], device=dev)  # warm-up
     (lp_engine, n_tok, _), t_engine_1 = engine()
     t0 = time.perf_counter()
-    lp_naive = llm.naive_option_logprobs(model, prompt_ids, option_ids, device=dev)
+    lp_naive = llm_options.naive_option_logprobs(model, prompt_ids, option_ids, device=dev)
     _sync(dev)
     t_naive = time.perf_counter() - t0
     _, t_engine_2 = engine()
     t_engine = (t_engine_1 + t_engine_2) / 2
-    p_engine, p_naive = llm.options_to_probs(lp_engine, n_tok), llm.options_to_probs(lp_naive, n_tok)
+    p_engine, p_naive = llm_options.options_to_probs(lp_engine, n_tok), llm_options.options_to_probs(lp_naive, n_tok)
     diff = float(np.abs(p_engine - p_naive).max())
     check, checked = diff, "all rows"
     if dtype_for(dev) != torch.float32:  # bf16/fp16 rounding differs with batch shape: check the method in fp32
-        m32, _, _ = llm.load_causal_lm(model_path, device=dev, dtype=torch.float32)
+        m32, _, _ = llm_loading.load_causal_lm(model_path, device=dev, dtype=torch.float32)
         k = min(20, n_rows)
-        lp32, n32, _ = llm.option_logprobs(m32, prompt_ids[:k], option_ids[:k], device=dev, ctx=RunContext())
-        naive32 = llm.naive_option_logprobs(m32, prompt_ids[:k], option_ids[:k], device=dev)
-        check = float(np.abs(llm.options_to_probs(lp32, n32) - llm.options_to_probs(naive32, n32)).max())
+        lp32, n32, _ = llm_options.option_logprobs(m32, prompt_ids[:k], option_ids[:k], device=dev, ctx=RunContext())
+        naive32 = llm_options.naive_option_logprobs(m32, prompt_ids[:k], option_ids[:k], device=dev)
+        check = float(np.abs(llm_options.options_to_probs(lp32, n32) - llm_options.options_to_probs(naive32, n32)).max())
         checked = f"first {k} rows in float32"
     result = {
         "device": device_label(dev), "model": name, "dtype": str(dtype_for(dev)).replace("torch.", ""),
@@ -292,16 +292,16 @@ def run_prompt_sanity(*, device: str = "auto", model_path=None) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from labelaudit.core.progress import RunContext
-    from labelaudit.core.scoring import llm, llm_prompts
+    from labelaudit.core.scoring import llm_loading, llm_options, llm_prompts
     from labelaudit.core.scoring.device import device_label, dtype_for, pick_device
 
     dev = pick_device(device)
-    model, tok, name = llm.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
+    model, tok, name = llm_loading.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
 
     def probs(prompts, options):
-        p_ids, o_ids = llm.encode_options(tok, prompts, options)
-        lp, n_tok, _ = llm.option_logprobs(model, p_ids, o_ids, device=dev, ctx=RunContext())
-        return llm.options_to_probs(lp, n_tok)
+        p_ids, o_ids = llm_options.encode_options(tok, prompts, options)
+        lp, n_tok, _ = llm_options.option_logprobs(model, p_ids, o_ids, device=dev, ctx=RunContext())
+        return llm_options.options_to_probs(lp, n_tok)
 
     def chat(body, cue):
         return tok.apply_chat_template([{"role": "user", "content": body}], add_generation_prompt=True,
@@ -385,15 +385,15 @@ def run_p_ik_sanity(*, device: str = "auto", model_path=None, seed: int = 0) -> 
     from sklearn.metrics import roc_auc_score
 
     from labelaudit.core.progress import RunContext
-    from labelaudit.core.scoring import llm, llm_prompts
+    from labelaudit.core.scoring import llm, llm_loading, llm_options, llm_prompts
     from labelaudit.core.scoring.device import dtype_for, pick_device
 
     dev = pick_device(device)
-    model, tok, _ = llm.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
+    model, tok, _ = llm_loading.load_causal_lm(model_path, device=dev, dtype=dtype_for(dev))
     rows = arithmetic_questions(seed=seed)
     prompts = [llm_prompts.MC_CLOZE_PROMPT.format(question=q) for q, _, _ in rows]
-    p_ids, o_ids = llm.encode_options(tok, prompts, [[" " + o for o in opts] for _, opts, _ in rows])
-    lp, n_tok, final = llm.option_logprobs(model, p_ids, o_ids, device=dev, ctx=RunContext())
+    p_ids, o_ids = llm_options.encode_options(tok, prompts, [[" " + o for o in opts] for _, opts, _ in rows])
+    lp, n_tok, final = llm_options.option_logprobs(model, p_ids, o_ids, device=dev, ctx=RunContext())
     correct = lp.argmax(1) == np.array([a for _, _, a in rows])
     states = []
     with torch.inference_mode():

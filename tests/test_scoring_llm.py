@@ -15,13 +15,13 @@ import pytest
 from labelaudit.core.data import Dataset, load_dataset
 from labelaudit.core.errors import Cancelled, InputError
 from labelaudit.core.progress import RunContext
-from labelaudit.core.scoring import llm
+from labelaudit.core.scoring import llm, llm_loading, llm_options
 from labelaudit.core.scoring.llm import LLMScorer
 
 
 @pytest.fixture(scope="module")
 def smollm(tmp_path_factory):
-    """(model, tokenizer) of the bundled SmolLM2, loaded once (cached in core.scoring.llm).
+    """(model, tokenizer) of the bundled SmolLM2, loaded once (cached in core.scoring.llm_loading).
 
     Its dequantised copy (540 MB) goes to a pytest temporary folder, which pytest rotates.
     """
@@ -29,7 +29,7 @@ def smollm(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LABELAUDIT_CACHE", str(tmp_path_factory.mktemp("llm_cache")))
-        model, tok, name = llm.load_causal_lm(None, device=torch.device("cpu"), dtype=torch.float32)
+        model, tok, name = llm_loading.load_causal_lm(None, device=torch.device("cpu"), dtype=torch.float32)
         assert name == "SmolLM2-135M-Instruct (GGUF)"
         yield model, tok
 
@@ -60,7 +60,7 @@ def _dataset(tmp_path, frame: pd.DataFrame, name="data.csv", **kw) -> Dataset:
 def _tiny_model(folder):
     import torch
 
-    return llm.load_causal_lm(folder, device=torch.device("cpu"), dtype=torch.float32)
+    return llm_loading.load_causal_lm(folder, device=torch.device("cpu"), dtype=torch.float32)
 
 
 TEXTS = ["short one", "a somewhat longer text about the stock market and interest rates today",
@@ -75,14 +75,14 @@ def test_packed_scores_equal_the_naive_loop(tiny):
     prompts = [f"Text: {t}\nCategory:" for t in TEXTS]
     # ragged: rows with 2..4 options of 1..4 tokens
     options = [[" World", " Sports", " Business and money", " Sci/Tech"][: 2 + i % 3] for i in range(len(prompts))]
-    p_ids, o_ids = llm.encode_options(tok, prompts, options)
-    naive = llm.naive_option_logprobs(model, p_ids, o_ids, device=torch.device("cpu"))
+    p_ids, o_ids = llm_options.encode_options(tok, prompts, options)
+    naive = llm_options.naive_option_logprobs(model, p_ids, o_ids, device=torch.device("cpu"))
     for batch_size in (None, 3):
-        packed, n_tok, hidden = llm.option_logprobs(model, p_ids, o_ids, device=torch.device("cpu"),
+        packed, n_tok, hidden = llm_options.option_logprobs(model, p_ids, o_ids, device=torch.device("cpu"),
                                                     ctx=RunContext(), batch_size=batch_size)
         assert np.array_equal(np.isnan(packed), np.isnan(naive))
         np.testing.assert_allclose(packed, naive, atol=1e-4, equal_nan=True)
-        np.testing.assert_allclose(llm.options_to_probs(packed, n_tok), llm.options_to_probs(naive, n_tok),
+        np.testing.assert_allclose(llm_options.options_to_probs(packed, n_tok), llm_options.options_to_probs(naive, n_tok),
                                    atol=1e-4)
         assert hidden.shape == (len(prompts), 32) and hidden.dtype == np.float32
     assert n_tok[2, 2] == len(tok(" and money", add_special_tokens=False)["input_ids"]) + 1
@@ -92,10 +92,10 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_numbers(tiny, monkeypatch)
     import torch
 
     model, tok, _ = _tiny_model(tiny)
-    p_ids, o_ids = llm.encode_options(tok, [f"Text: {t}\nCategory:" for t in TEXTS], [[" World", " Sports"]] * 8)
+    p_ids, o_ids = llm_options.encode_options(tok, [f"Text: {t}\nCategory:" for t in TEXTS], [[" World", " Sports"]] * 8)
     cpu = torch.device("cpu")
-    expected, _, _ = llm.option_logprobs(model, p_ids, o_ids, device=cpu, ctx=RunContext(), batch_size=8)
-    real, sizes = llm._packed_forward, []
+    expected, _, _ = llm_options.option_logprobs(model, p_ids, o_ids, device=cpu, ctx=RunContext(), batch_size=8)
+    real, sizes = llm_options._packed_forward, []
 
     def fake(model, prompts, options, device):
         sizes.append(len(prompts))
@@ -103,25 +103,25 @@ def test_out_of_memory_halves_the_batch_and_keeps_the_numbers(tiny, monkeypatch)
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, prompts, options, device)
 
-    monkeypatch.setattr(llm, "_packed_forward", fake)
+    monkeypatch.setattr(llm_options, "_packed_forward", fake)
     events = []
-    got, _, _ = llm.option_logprobs(model, p_ids, o_ids, device=cpu, ctx=RunContext(on_progress=events.append,
+    got, _, _ = llm_options.option_logprobs(model, p_ids, o_ids, device=cpu, ctx=RunContext(on_progress=events.append,
                                     min_interval_s=0), batch_size=8)
     assert sizes[:3] == [8, 4, 2] and set(sizes[3:]) == {2}
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert [e.done for e in events] == [0, 2, 4, 6, 8]
-    monkeypatch.setattr(llm, "_packed_forward", lambda *a: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    monkeypatch.setattr(llm_options, "_packed_forward", lambda *a: (_ for _ in ()).throw(RuntimeError("out of memory")))
     with pytest.raises(InputError, match=r"out of memory on cpu even for one row \(row \d+"):
-        llm.option_logprobs(model, p_ids[:1], o_ids[:1], device=cpu, ctx=RunContext())
+        llm_options.option_logprobs(model, p_ids[:1], o_ids[:1], device=cpu, ctx=RunContext())
 
 
 def test_options_to_probs_softmax_missing_options_and_length_normalisation():
     logprob = np.array([[-1.0, -3.0, np.nan], [-2.0, -2.0, -4.0]])
     n_tok = np.array([[1, 3, 0], [1, 2, 4]])
-    p = llm.options_to_probs(logprob, n_tok)
+    p = llm_options.options_to_probs(logprob, n_tok)
     np.testing.assert_allclose(p[0], [1 / (1 + np.exp(-2)), np.exp(-2) / (1 + np.exp(-2)), 0.0])
     np.testing.assert_allclose(p[1, 0], p[1, 1])
-    q = llm.options_to_probs(logprob, n_tok, length_normalize=True)  # means: -1, -1, . | -2, -1, -1
+    q = llm_options.options_to_probs(logprob, n_tok, length_normalize=True)  # means: -1, -1, . | -2, -1, -1
     np.testing.assert_allclose(q[0], [0.5, 0.5, 0.0])
     np.testing.assert_allclose(q[1], np.exp([-2, -1, -1]) / np.exp([-2, -1, -1]).sum())
 
@@ -227,7 +227,7 @@ def test_user_mistakes_name_the_row_or_column(tiny, tmp_path):
     with pytest.raises(InputError, match="label column 'label': must say whether the proposed answer is correct"):
         LLMScorer(tiny, device="cpu").score(_dataset(tmp_path, not_bool, "b.csv"), RunContext())
     with pytest.raises(InputError, match="not a causal language model folder"):
-        llm.resolve_causal_lm(tmp_path)
+        llm_loading.resolve_causal_lm(tmp_path)
     with pytest.raises(InputError, match=r"must use \{text\}"):
         LLMScorer(tiny, device="cpu", prompt="Category of {question}:").score(
             _dataset(tmp_path, pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]}), "c.csv"), RunContext())
@@ -240,10 +240,10 @@ def test_dequantised_cache_holds_the_same_model(smollm):
     import torch
 
     model, tok = smollm
-    folder, gguf, _ = llm.resolve_causal_lm(None)
-    cached = llm.gguf_cache_dir(folder, gguf)
+    folder, gguf, _ = llm_loading.resolve_causal_lm(None)
+    cached = llm_loading.gguf_cache_dir(folder, gguf)
     assert (cached / "model.safetensors").is_file() and not list(cached.parent.glob(".partial-*"))
-    model2, tok2 = llm._load_folder(cached, torch.float32)
+    model2, tok2 = llm_loading._load_folder(cached, torch.float32)
     text = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\nAnswer: Paris ✓"
     assert tok2(text)["input_ids"] == tok(text)["input_ids"] and tok2.chat_template == tok.chat_template
     ids = torch.tensor([tok(text)["input_ids"]])

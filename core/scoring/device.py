@@ -12,14 +12,15 @@
     an out-of-memory error shows up on the first batch.
 ``pad_batch(seqs, pad_id)`` -> (input_ids, attention_mask) int64 tensors
     dynamic padding: right-pads a few token-id lists to the longest of them.
-``run_batches(lengths, run_batch, *, ctx, stage, batch_size, device=None)`` -> outputs
+``run_batches(lengths, run_batch, *, ctx, stage, batch_size, token_budget=None, device=None)`` -> outputs
     Calls ``run_batch(idx)`` with arrays of row indices (length-sorted, at most
-    ``batch_size`` rows) under ``torch.inference_mode``. ``run_batch`` returns an array
+    ``batch_size`` rows; with ``batch_size=None``, as many rows as fit ``token_budget``
+    tokens at the length of the batch's first, longest row) under ``torch.inference_mode``. ``run_batch`` returns an array
     whose first axis has ``len(idx)`` rows, or a tuple of such arrays. The rows are put
     back in input order: the result is one ``(n, ...)`` array, or a tuple of them.
     On ``torch.cuda.OutOfMemoryError`` (or a RuntimeError saying "out of memory") the
-    batch size is halved and the same rows retried; at batch size 1 it gives up with
-    InputError. After each batch ``ctx`` stage ``stage`` advances by its rows, which
+    batch size (or the token budget) is halved and the same rows retried; at one row it
+    gives up with InputError. After each batch ``ctx`` stage ``stage`` advances by its rows, which
     also raises :class:`core.errors.Cancelled` when the user cancelled (nothing partial
     is returned).
 """
@@ -134,7 +135,8 @@ def run_batches(
     *,
     ctx: "RunContext",
     stage: str,
-    batch_size: int,
+    batch_size: int | None,
+    token_budget: int | None = None,
     device: "torch.device | None" = None,
 ):
     """Run ``run_batch`` over length-sorted batches; see the module docstring."""
@@ -142,13 +144,15 @@ def run_batches(
 
     n = len(lengths)
     order = length_order(lengths)
-    size = max(int(batch_size), 1)
+    size = max(int(batch_size), 1) if batch_size else None
+    budget = None if size else max(int(token_budget or 1), 1)
     parts: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []
     single = True
     pos = 0
     with ctx.stage(stage, n) as progress, torch.inference_mode():
         while pos < n:
-            idx = order[pos : pos + size]
+            take = size if size else max(1, budget // max(int(lengths[order[pos]]), 1))
+            idx = order[pos : pos + take]
             oom = False
             try:
                 out = run_batch(idx)
@@ -158,13 +162,12 @@ def run_batches(
                 oom = True  # retried below, once the traceback (and its tensors) is released
             if oom:
                 _free_cache(device)
-                if size == 1:
-                    where = device_label(device) if device is not None else "this device"
-                    raise InputError(
-                        f"out of memory on {where} even at batch size 1 (row {int(idx[0])}); "
-                        "try --device cpu or shorter inputs"
-                    )
-                size = max(size // 2, 1)
+                if len(idx) == 1:
+                    raise InputError(_oom_message(device, int(idx[0]), None if size else int(lengths[idx[0]])))
+                if size:
+                    size = max(size // 2, 1)
+                else:
+                    budget = max(budget // 2, 1)
                 continue
             single = not isinstance(out, tuple)
             outs = (out,) if single else out
@@ -185,6 +188,13 @@ def run_batches(
             full[idx] = outs[j]
         results.append(full)
     return results[0] if single else tuple(results)
+
+
+def _oom_message(device: "torch.device | None", row: int, tokens: int | None) -> str:
+    where = device_label(device) if device is not None else "this device"
+    if tokens is None:
+        return f"out of memory on {where} even at batch size 1 (row {row}); try --device cpu or shorter inputs"
+    return f"out of memory on {where} even for one row (row {row}, {tokens} tokens); try --device cpu or shorter texts"
 
 
 def _free_cache(device: "torch.device | None") -> None:
