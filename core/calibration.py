@@ -214,6 +214,13 @@ def reliability_bins(pred_probs, labels, *, n_bins: int = 15, strategy: str = "e
     )
 
 
+def ece_from_bins(bins: pd.DataFrame) -> float:
+    """ECE of a :func:`reliability_bins` table: sum(count * gap) / n (0.0 with no rows)."""
+    counts = bins["count"].to_numpy()
+    gap = np.nan_to_num(bins["gap"].to_numpy())
+    return float((counts * gap).sum() / max(counts.sum(), 1))
+
+
 def _auroc_from_sorted(sorted_conf: np.ndarray, sorted_correct: np.ndarray) -> float | None:
     """Mann-Whitney AUROC with average ranks for ties; inputs sorted by confidence."""
     n = len(sorted_conf)

@@ -316,6 +316,13 @@ def pair_counts(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(a * k + b, minlength=k * k).reshape(k, k)
 
 
+def row_shares(counts: np.ndarray) -> np.ndarray:
+    """Each row of a (k, k) count matrix divided by its sum (a row without counts stays 0), float."""
+    counts = np.asarray(counts, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
+
+
 def confidence_histogram(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 20, low: float = 0.0):
     """Histogram of confidence split by correctness.
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import html
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -28,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import theme
+from . import reliability, theme
 
 COLUMNS = (
     ("doc_id", "id"), ("Key", "label"), ("Suggested", "suggested"), ("P(key), pooled", "label_quality"),
@@ -174,13 +173,7 @@ class CalibrationView(QWidget):
             plot.setLabel("bottom", "confidence")
             if col == 0:
                 plot.setLabel("left", "accuracy")
-            plot.plot([0, 1], [0, 1], pen=pg.mkPen(theme.plot_foreground(), style=Qt.DashLine))
-            bins = [b for b in cal["bins"] if b["count"]]
-            if bins:
-                x = np.array([(b["lower"] + b["upper"]) / 2 for b in bins])
-                width = np.array([b["upper"] - b["lower"] for b in bins]) * 0.9
-                acc = np.array([b["accuracy"] for b in bins])
-                plot.addItem(pg.BarGraphItem(x=x, height=acc, width=width, brush="#3d6fe0"))
+            reliability.draw_reliability(plot, cal["bins"])
         self.correctness.setRowCount(len(calibration))
         for i, (model, cal) in enumerate(calibration.items()):
             result = cal.get("correctness") or {}

@@ -15,7 +15,6 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -34,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from labelaudit.core.calibration_estimators import PRESETS
 
-from . import theme
+from . import reliability, theme
 from .worker import run_in_pool
 
 METHODS = (
@@ -82,13 +81,6 @@ def fitted_words(result) -> str:
     return ""
 
 
-def _color(value, alpha: int | None = None) -> QColor:
-    c = QColor(value)
-    if alpha is not None:
-        c.setAlpha(alpha)
-    return c
-
-
 class ReliabilityView(pg.PlotWidget):
     """A reliability diagram: accuracy per bin as bars, the gap to the mean forecast shaded, the diagonal."""
 
@@ -121,25 +113,14 @@ class ReliabilityView(pg.PlotWidget):
     def show_bins(self, lower, upper, forecast, accuracy, subtitle: str = "") -> None:
         """Draw non-empty bins: edges ``lower``/``upper``, mean forecast and accuracy per bin."""
         self._clear()
-        lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-        forecast, accuracy = np.asarray(forecast, float), np.asarray(accuracy, float)
-        pad = np.where(upper - lower < 0.006, (0.006 - (upper - lower)) / 2, 0.0)  # tied equal-mass bins stay visible
-        lower, upper = lower - pad, upper + pad
-        fg = theme.plot_foreground()
-        self.items = [
-            pg.PlotDataItem([0, 1], [0, 1], pen=pg.mkPen(_color(fg, 150), width=1, style=Qt.DashLine)),
-            pg.BarGraphItem(x0=lower, x1=upper, height=accuracy, brush=_color(theme.ACCENT, 170),
-                            pen=pg.mkPen(_color(theme.ACCENT), width=1)),
-            pg.BarGraphItem(x0=lower, x1=upper, y0=np.minimum(accuracy, forecast), y1=np.maximum(accuracy, forecast),
-                            brush=_color(theme.WRONG, 70), pen=pg.mkPen(_color(theme.WRONG, 150), width=1)),
-        ]
+        self.items = [reliability.diagonal_item(), *reliability.bin_items(lower, upper, forecast, accuracy)]
         for item in self.items:
             self.addItem(item)
         self.setTitle(f"{self.base_title}{' · ' + subtitle if subtitle else ''}")
 
     def show_frame(self, bins, subtitle: str = "") -> None:
         """Draw a core.calibration.reliability_bins DataFrame."""
-        b = bins[bins["count"].to_numpy() > 0]
+        b = reliability.nonempty_bins(bins)
         self.show_bins(b["lower"], b["upper"], b["mean_confidence"], b["accuracy"], subtitle)
 
 

@@ -30,12 +30,11 @@ from PySide6.QtWidgets import (
 
 from labelaudit.core.multilabel import MultiLabelReview, class_reliability, decisions_path
 
-from . import theme
+from . import reliability, theme
 
 CLASS_COLUMNS = (("class_name", "Class"), ("n_positive", "Positives"), ("n_issues", "Issues"), ("ece", "ECE"),
                  ("mce", "MCE"), ("brier", "Brier"), ("auroc", "AUROC"))
 QUEUE_COLUMNS = ("Row", "Given", "Suggested", "Decided")
-BAR_BRUSH = (70, 130, 200, 200)
 
 
 def _fmt(value) -> str:
@@ -164,11 +163,7 @@ class MultiLabelTab(QWidget):
             return
         bins = class_reliability(self.report, cls)
         self.plot.clear()
-        full = bins[bins["count"] > 0]
-        width = float((full["upper"] - full["lower"]).min()) if len(full) else 1 / 15
-        self.plot.addItem(pg.BarGraphItem(x=((full["lower"] + full["upper"]) / 2).to_numpy(),
-                                          height=full["accuracy"].to_numpy(), width=width * 0.9, brush=pg.mkBrush(*BAR_BRUSH)))
-        self.plot.plot([0, 1], [0, 1], pen=pg.mkPen(theme.plot_foreground(), style=Qt.DashLine))
+        reliability.draw_reliability(self.plot, bins)
         rec = self.report.per_class.iloc[cls]
         self.class_ece.setText(f"ECE {_fmt(float(rec['ece']))}")
         self.bins_shown = bins

@@ -44,19 +44,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from labelaudit.core.calibration import reliability_bins
+from labelaudit.core.calibration import ece_from_bins, reliability_bins
+from labelaudit.core.table_filter import row_shares
 
-from . import theme
+from . import reliability, theme
 
 STRATEGIES = (("Equal width", "equal_width"), ("Equal mass", "equal_mass"))
 DRAW_DELAY_MS = 60
-
-
-def _color(hex_or_qcolor, alpha: int | None = None) -> QColor:
-    c = QColor(hex_or_qcolor)
-    if alpha is not None:
-        c.setAlpha(alpha)
-    return c
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -295,30 +289,24 @@ class ReliabilityPlot(PlotPanel):
             self.bins_changed.emit(None)
             return
         self.diagonal.setPen(pg.mkPen(theme.plot_foreground(), width=1, style=Qt.DashLine))
-        ok = bins["count"].to_numpy() > 0
-        b = bins[ok]
-        lower, upper = b["lower"].to_numpy(), b["upper"].to_numpy()
-        lower, upper = self._visible_edges(lower, upper)
+        b = reliability.nonempty_bins(bins)
+        lower, upper = reliability.visible_edges(b["lower"], b["upper"])
         acc, conf = b["accuracy"].to_numpy(), b["mean_confidence"].to_numpy()
         fg = theme.plot_foreground()
-        bars = pg.BarGraphItem(x0=lower, x1=upper, height=acc, brush=_color(theme.ACCENT, 170), pen=pg.mkPen(_color(theme.ACCENT), width=1))
-        gap = pg.BarGraphItem(
-            x0=lower, x1=upper, y0=np.minimum(acc, conf), y1=np.maximum(acc, conf),
-            brush=_color(theme.WRONG, 60), pen=pg.mkPen(_color(theme.WRONG, 140), width=1),
-        )
+        bars, gap = reliability.bin_items(lower, upper, conf, acc)
         centers = (lower + upper) / 2
         err = pg.ErrorBarItem(
             x=centers, y=acc, top=b["wilson_high"].to_numpy() - acc, bottom=acc - b["wilson_low"].to_numpy(),
             beam=min(0.012, float(np.min(upper - lower)) / 3 if len(upper) else 0.01), pen=pg.mkPen(fg, width=1),
         )
-        counts = pg.BarGraphItem(x0=lower, x1=upper, height=b["count"].to_numpy(), brush=_color(fg, 90), pen=pg.mkPen(_color(fg, 140)))
+        counts = pg.BarGraphItem(x0=lower, x1=upper, height=b["count"].to_numpy(), brush=theme.color(fg, 90), pen=pg.mkPen(theme.color(fg, 140)))
         for item, plot in ((bars, self.plot), (gap, self.plot), (err, self.plot), (counts, self.counts_plot)):
             plot.addItem(item)
             self._items.append(item)
         self.counts_plot.setYRange(0, max(1, int(b["count"].max())), padding=0.05)
         self._draw_selection()
         cal = self.state.report.calibration
-        ece = cal.get("ece") if self._n_bins == 15 and self._strategy == "equal_width" else self._ece(bins)
+        ece = cal.get("ece") if self._n_bins == 15 and self._strategy == "equal_width" else ece_from_bins(bins)
         self.plot.setTitle(f"ECE {_fmt(ece)}", size="10pt")
         self.readout.setText(self._caption())
         self.bins_changed.emit(bins)
@@ -329,19 +317,6 @@ class ReliabilityPlot(PlotPanel):
         if self.bins is not None and flt.bin is not None and flt.bin[1:] == (self._n_bins, self._strategy):
             return self.bin_text(flt.bin[0])
         return "Bars: accuracy per bin · red: gap to mean confidence · whiskers: 95% Wilson interval"
-
-    @staticmethod
-    def _ece(bins) -> float:
-        counts = bins["count"].to_numpy()
-        gap = np.nan_to_num(bins["gap"].to_numpy())
-        return float((counts * gap).sum() / max(counts.sum(), 1))
-
-    @staticmethod
-    def _visible_edges(lower: np.ndarray, upper: np.ndarray, min_width: float = 0.006):
-        """Widen bins narrower than ``min_width`` (equal-mass bins of tied confidences) so they can be seen and clicked."""
-        width = upper - lower
-        pad = np.where(width < min_width, (min_width - width) / 2, 0.0)
-        return lower - pad, upper + pad
 
     def _draw_selection(self) -> None:
         sel = getattr(self, "_sel_item", None)
@@ -354,9 +329,9 @@ class ReliabilityPlot(PlotPanel):
         row = self.bins.iloc[flt.bin[0]]
         if row["count"] == 0:
             return
-        lo, hi = self._visible_edges(np.array([row["lower"]]), np.array([row["upper"]]))
+        lo, hi = reliability.visible_edges([row["lower"]], [row["upper"]])
         self._sel_item = pg.BarGraphItem(
-            x0=lo, x1=hi, y0=[0], y1=[1], brush=_color(theme.SUGGESTED, 40), pen=pg.mkPen(theme.SUGGESTED, width=2)
+            x0=lo, x1=hi, y0=[0], y1=[1], brush=theme.color(theme.SUGGESTED, 40), pen=pg.mkPen(theme.SUGGESTED, width=2)
         )
         self.plot.addItem(self._sel_item)
 
@@ -375,7 +350,7 @@ class ReliabilityPlot(PlotPanel):
         ok = b["count"].to_numpy() > 0
         if not ok.any():
             return None
-        lower, upper = self._visible_edges(b["lower"].to_numpy(), b["upper"].to_numpy())
+        lower, upper = reliability.visible_edges(b["lower"], b["upper"])
         dist = np.where(ok, np.maximum(lower - x, 0) + np.maximum(x - upper, 0), np.inf)
         best = int(np.argmin(dist))
         return best if dist[best] < 0.05 else None
@@ -447,13 +422,13 @@ class ConfidencePlot(PlotPanel):
         self.plot.setLabel("bottom", "Confidence (top-label probability)")
         self.plot.setLabel("left", "Examples")
         self.legend = self.plot.addLegend(offset=(10, 10))
-        self.right = pg.PlotCurveItem([0.0, 1.0], [0.0], stepMode="center", fillLevel=0, brush=_color(theme.CORRECT, 90), pen=pg.mkPen(theme.CORRECT, width=1.5), name="correct")
-        self.wrong = pg.PlotCurveItem([0.0, 1.0], [0.0], stepMode="center", fillLevel=0, brush=_color(theme.WRONG, 110), pen=pg.mkPen(theme.WRONG, width=1.5), name="incorrect")
+        self.right = pg.PlotCurveItem([0.0, 1.0], [0.0], stepMode="center", fillLevel=0, brush=theme.color(theme.CORRECT, 90), pen=pg.mkPen(theme.CORRECT, width=1.5), name="correct")
+        self.wrong = pg.PlotCurveItem([0.0, 1.0], [0.0], stepMode="center", fillLevel=0, brush=theme.color(theme.WRONG, 110), pen=pg.mkPen(theme.WRONG, width=1.5), name="incorrect")
         self.plot.addItem(self.right)
         self.plot.addItem(self.wrong)
         self.legend.addItem(self.right, "correct (predicted = given)")
         self.legend.addItem(self.wrong, "incorrect")
-        self.region = pg.LinearRegionItem(brush=_color(theme.SUGGESTED, 45), pen=pg.mkPen(theme.SUGGESTED, width=2))
+        self.region = pg.LinearRegionItem(brush=theme.color(theme.SUGGESTED, 45), pen=pg.mkPen(theme.SUGGESTED, width=2))
         self.region.setZValue(-10)
         self.region.hide()
         self.plot.addItem(self.region)
@@ -652,11 +627,9 @@ class ConfusionPlot(PlotPanel):
             return None
         if self.mode == "noise":
             return np.asarray(results.report.audit.noise_matrix, dtype=float)
-        counts = results.confusion.astype(float)
         if self.mode == "row":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return np.nan_to_num(counts / counts.sum(axis=1, keepdims=True))
-        return counts
+            return row_shares(results.confusion)
+        return results.confusion.astype(float)
 
     def _draw(self, *_):
         if getattr(self, "_top_pending", False):

@@ -120,6 +120,14 @@ def style(*widgets: QWidget) -> None:
         _STYLED.add(w)
 
 
+def color(value, alpha: int | None = None) -> QColor:
+    """A QColor from a hex string or QColor, with ``alpha`` (0-255) when given."""
+    c = QColor(value)
+    if alpha is not None:
+        c.setAlpha(alpha)
+    return c
+
+
 def plot_background() -> QColor:
     return QApplication.palette().color(QPalette.Base)
 

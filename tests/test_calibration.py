@@ -6,7 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from labelaudit.core.calibration import METRIC_HELP, bin_assignments, calibration_metrics, reliability_bins
+from labelaudit.core.calibration import (
+    METRIC_HELP,
+    bin_assignments,
+    calibration_metrics,
+    ece_from_bins,
+    reliability_bins,
+)
 from labelaudit.core.errors import InputError
 
 # Four examples, binary: confidences 0.95 (correct), 0.85 (wrong), 0.75 (correct), 0.55 (correct).
@@ -166,3 +172,12 @@ def test_labelerrors_cifar10_numbers(labelerrors):
     bins = reliability_bins(p, y)
     assert bins["count"].sum() == 10_000
     assert (bins["count"] * bins["gap"]).sum() / 10_000 == pytest.approx(m["ece"])
+
+
+def test_ece_from_bins_is_the_metric_ece_and_zero_without_rows():
+    rng = np.random.default_rng(3)
+    probs = rng.dirichlet(np.ones(4), size=500)
+    labels = rng.integers(0, 4, size=500)
+    bins = reliability_bins(probs, labels, n_bins=15)
+    assert ece_from_bins(bins) == pytest.approx(calibration_metrics(probs, labels)["ece"], abs=1e-12)
+    assert ece_from_bins(reliability_bins(np.zeros((0, 3)), np.zeros(0, int))) == 0.0

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from labelaudit.core.calibration import reliability_bins
-from labelaudit.core.table_filter import ExampleTable, TableFilter, confidence_histogram, pair_counts
+from labelaudit.core.table_filter import ExampleTable, TableFilter, confidence_histogram, pair_counts, row_shares
 
 
 def _frame(n=2000, k=4, seed=0):
@@ -131,6 +131,7 @@ def test_pair_counts_and_confidence_histogram():
     a = np.array([0, 0, 1, 2, 2, 2])
     b = np.array([0, 1, 1, 0, 2, 2])
     assert pair_counts(a, b, 3).tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert row_shares(np.array([[1, 3], [0, 0]])).tolist() == [[0.25, 0.75], [0.0, 0.0]]
     edges, right, wrong = confidence_histogram(np.array([0.55, 0.95, 0.96, 0.6]), np.array([True, True, False, False]), n_bins=5, low=0.5)
     assert edges.tolist() == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     assert right.tolist() == [1, 0, 0, 0, 1]
