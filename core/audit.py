@@ -27,7 +27,7 @@ import pandas as pd
 
 from .detection import LABELERRORS_2021, DetectionMethod, flag_issues, quality_scores
 from .errors import InputError
-from .predictions import check_label_indices
+from .validation import check_label_indices
 from .progress import RunContext
 
 

@@ -49,6 +49,13 @@ import pandas as pd
 
 from .errors import InputError
 from .progress import RunContext
+from .validation import (
+    EXACT_TOL,
+    check_label_array,
+    check_probability_rows,
+    raise_first_nonfinite,
+    rounding_tolerance,
+)
 
 if TYPE_CHECKING:
     from .audit import AuditResult
@@ -139,14 +146,8 @@ def encode_npy_labels(path, class_list=None, classes_source: str = "--classes") 
     """
     source = str(path)
     raw = _open_npy(path, "labels")
-    if raw.ndim != 1:
-        hint = "; is this a pred_probs file?" if raw.ndim == 2 else ""
-        raise InputError(f"{source}: labels must be a 1-D array (n,), got shape {raw.shape}{hint}")
-    if raw.dtype.kind not in "iuf":
-        raise InputError(f"{source}: labels must be integers, got dtype {raw.dtype}")
+    check_label_array(raw, source, kinds="iuf")
     n = len(raw)
-    if n == 0:
-        raise InputError(f"{source}: the label array is empty")
     step = 1 << 22
     lo, hi = None, None
     for s, e in _ranges(n, step):
@@ -285,34 +286,15 @@ class PredictionChunks:
     def check_chunk(self, s: int, out: np.ndarray, stats: dict) -> np.ndarray | None:
         """Check raw rows starting at row ``s``; return the renormalised rows' sums
         (what dividing by would use) or None for logits. Updates ``stats``."""
-        from .predictions import (_LOGITS_HINT, NEGATIVE_TOL, SUM_TOL, EXACT_TOL, _col, _raise_first_nonfinite,
-                                  _rounding_tolerance)
-
         src, k = self.source, self.k
         with np.errstate(all="ignore"):
             sums = out @ self._ones
-        if not np.isfinite(sums).all():
-            try:
-                _raise_first_nonfinite(out, np.flatnonzero(~np.isfinite(sums)), src, None)
-            except InputError as err:
-                raise InputError(_shift_row(str(err), s)) from None
         if self.logits:
+            if not np.isfinite(sums).all():
+                raise_first_nonfinite(out, np.flatnonzero(~np.isfinite(sums)), src, None, row_offset=s)
             return None
-        lowest, highest = float(out.min()), float(out.max())
-        if lowest < -NEGATIVE_TOL:
-            r, c = divmod(int(np.argmax(out.ravel() < -NEGATIVE_TOL)), k)
-            raise InputError(f"{src}: row {s + r}, {_col(c, None)} is {out[r, c]:.6g}; probabilities cannot be "
-                             f"negative ({_LOGITS_HINT})")
-        if highest > 1 + SUM_TOL:
-            r, c = divmod(int(np.argmax(out.ravel() > 1 + SUM_TOL)), k)
-            raise InputError(f"{src}: row {s + r}, {_col(c, None)} is {out[r, c]:.6g}; probabilities cannot be "
-                             f"above 1 ({_LOGITS_HINT})")
-        deviation = np.abs(sums - 1.0)
-        if (deviation > SUM_TOL).any():
-            r = int(np.argmax(deviation > SUM_TOL))
-            raise InputError(f"{src}: row {s + r} sums to {sums[r]:.6g}, not 1 (tolerance {SUM_TOL:g}); "
-                             f"{_LOGITS_HINT}")
-        rounding = _rounding_tolerance(self.array.dtype, k)  # a float32 file's own rounding is not news
+        lowest, highest, deviation = check_probability_rows(out, sums, src, None, row_offset=s)
+        rounding = rounding_tolerance(self.array.dtype, k)  # a float32 file's own rounding is not news
         changed_rows = deviation > EXACT_TOL
         news_rows = deviation > rounding
         clipped_sums = sums
@@ -327,12 +309,6 @@ class PredictionChunks:
         stats["news"] += int(np.count_nonzero(news_rows))
         stats["largest"] = max(stats["largest"], float(deviation.max()), highest - 1.0, -lowest)
         return clipped_sums
-
-
-def _shift_row(message: str, offset: int) -> str:
-    import re
-
-    return re.sub(r"row (\d+)", lambda m: f"row {int(m.group(1)) + offset}", message, count=1)
 
 
 # ----------------------------------------------------------------------------- the audit

@@ -40,7 +40,7 @@ import contextlib
 import numpy as np
 import pandas as pd
 
-from .predictions import check_label_indices
+from .validation import check_label_indices
 
 WILSON_Z = 1.959964
 NLL_CLIP = 1e-12

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from .validation import check_label_indices
 
 PRESETS = {
     "guo2017": {
@@ -117,15 +117,8 @@ def normal_interval(value: float, boot: np.ndarray, level: float = 0.95) -> tupl
 
 def _top_label(pred_probs, labels):
     """(p float64, labels int64, top-label confidence, correct as 0/1 floats), or InputError."""
-    p = np.asarray(pred_probs, dtype=np.float64)
-    y = np.asarray(labels)
-    if p.ndim != 2 or p.shape[1] < 1:
-        raise InputError(f"pred_probs: expected a 2-D array (examples x classes), got shape {p.shape}")
-    if y.shape != (len(p),):
-        raise InputError(f"labels: {y.shape} labels do not match pred_probs with {len(p)} rows")
-    if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= p.shape[1]):
-        raise InputError(f"labels: must be integer class indices in [0, {p.shape[1] - 1}]")
-    y = y.astype(np.int64)
+    y, p = check_label_indices(labels, pred_probs)
+    p = p.astype(np.float64, copy=False)
     predicted = p.argmax(axis=1)
     confidence = p[np.arange(len(y)), predicted]
     return p, y, confidence, (predicted == y).astype(np.float64)

@@ -36,6 +36,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from .errors import InputError, reading
+from .validation import check_label_array
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 TABLE_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", ".jsonl", ".ndjson")
@@ -468,15 +469,7 @@ def check_npy_header(p: Path, source: str, what: str) -> None:
 
 
 def _load_label_array(p: Path, source: str) -> np.ndarray:
-    arr = read_npy(p, source, "labels")
-    if arr.ndim != 1:
-        hint = "; is this a pred_probs file?" if arr.ndim == 2 else ""
-        raise InputError(f"{source}: labels must be a 1-D array (n,), got shape {arr.shape}{hint}")
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"{source}: labels must be integers, got dtype {arr.dtype}")
-    if len(arr) == 0:
-        raise InputError(f"{source}: the label array is empty")
-    return arr
+    return check_label_array(read_npy(p, source, "labels"), source)
 
 
 # ----------------------------------------------------------------------------- image folders

@@ -26,12 +26,16 @@ import pandas as pd
 
 from .data import check_parquet_size, read_delimited, read_npy, read_text
 from .errors import InputError, reading
+from .validation import (
+    EXACT_TOL,
+    SUM_TOL,
+    check_probability_rows,
+    column_name,
+    raise_first_nonfinite,
+    rounding_tolerance,
+)
 
-NEGATIVE_TOL = 1e-6   # entries down to -1e-6 count as 0
-SUM_TOL = 1e-3        # rows (and entries above 1) off by at most this are renormalised
-EXACT_TOL = 1e-9      # rows within this of summing to 1 are not counted as renormalised
 _INDEX_NAMES = {"", "unnamed_0", "row", "index", "idx", "id"}
-_LOGITS_HINT = "if these are logits or log-probabilities, pass --logits"
 
 
 def load_predictions(path, *, n_examples=None, n_classes=None, logits=False, ctx=None) -> np.ndarray:
@@ -112,26 +116,12 @@ def _validate(arr, source, n_examples, n_classes, ctx, *, logits, owned, names):
     with np.errstate(all="ignore"):
         sums = out @ np.ones(k)  # BLAS: several times faster than out.sum(axis=1) for small k
     if not np.isfinite(sums).all():
-        _raise_first_nonfinite(out, np.flatnonzero(~np.isfinite(sums)), source, names)
+        raise_first_nonfinite(out, np.flatnonzero(~np.isfinite(sums)), source, names)
     if logits:
         return _softmax_inplace(out if owned else out.copy())
+    lowest, highest, deviation = check_probability_rows(out, sums, source, names)
 
-    lowest, highest = float(out.min()), float(out.max())
-    if lowest < -NEGATIVE_TOL:
-        r, c = divmod(int(np.argmax(out.ravel() < -NEGATIVE_TOL)), k)
-        raise InputError(f"{source}: row {r}, {_col(c, names)} is {out[r, c]:.6g}; probabilities cannot be "
-                         f"negative ({_LOGITS_HINT})")
-    if highest > 1 + SUM_TOL:
-        r, c = divmod(int(np.argmax(out.ravel() > 1 + SUM_TOL)), k)
-        raise InputError(f"{source}: row {r}, {_col(c, names)} is {out[r, c]:.6g}; probabilities cannot be "
-                         f"above 1 ({_LOGITS_HINT})")
-    deviation = np.abs(sums - 1.0)
-    if (deviation > SUM_TOL).any():
-        r = int(np.argmax(deviation > SUM_TOL))
-        raise InputError(f"{source}: row {r} sums to {sums[r]:.6g}, not 1 (tolerance {SUM_TOL:g}); "
-                         f"{_LOGITS_HINT}")
-
-    rounding = _rounding_tolerance(arr.dtype, k)
+    rounding = rounding_tolerance(arr.dtype, k)
     fix_rows = deviation > EXACT_TOL      # renormalised
     news_rows = deviation > rounding      # ... and told: more than the file's own rounding
     n_clipped = 0
@@ -154,33 +144,6 @@ def _validate(arr, source, n_examples, n_classes, ctx, *, logits, owned, names):
         _notice(ctx, f"{source}: renormalised {changed:,} rows whose probabilities summed to 1 within "
                      f"{SUM_TOL:g} (largest deviation {largest:.1e}){clipped}")
     return out
-
-
-def _rounding_tolerance(dtype, k: int) -> float:
-    """How far a row of ``k`` probabilities stored as ``dtype`` may miss 1 by rounding alone:
-    (k + 2) machine epsilons for float32/float16 (renormalised without a notice), else EXACT_TOL."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f" and dtype.itemsize < 8:
-        return min(SUM_TOL, (k + 2) * float(np.finfo(dtype).eps))
-    return EXACT_TOL
-
-
-def _raise_first_nonfinite(arr, rows, source, names, chunk=4096):
-    """Raise InputError for the first NaN/inf entry among ``rows``; return if there is none
-    (finite entries whose sum overflowed: the range checks report those)."""
-    for start in range(0, len(rows), chunk):
-        block = rows[start:start + chunk]
-        bad = ~np.isfinite(arr[block])
-        hit = np.flatnonzero(bad.any(axis=1))
-        if len(hit):
-            r = int(block[hit[0]])
-            c = int(np.argmax(bad[hit[0]]))
-            what = "NaN (missing or not a number)" if np.isnan(arr[r, c]) else f"{arr[r, c]} (infinite)"
-            raise InputError(f"{source}: row {r}, {_col(c, names)} is {what}")
-
-
-def _col(c: int, names) -> str:
-    return f"column {names[c]!r}" if names is not None else f"column {c}"
 
 
 def _notice(ctx, text: str) -> None:
@@ -216,7 +179,7 @@ def _load_delimited(p: Path, source: str, sep: str):
         bad = np.flatnonzero((coerced.isna() & col.notna()).to_numpy())
         if len(bad):
             r = int(bad[0])
-            raise InputError(f"{source}: row {r}, {_col(j, names)}: {str(col.iloc[r])!r} is not a number")
+            raise InputError(f"{source}: row {r}, {column_name(j, names)}: {str(col.iloc[r])!r} is not a number")
         df[c] = coerced
     return df.to_numpy(dtype=np.float64), names
 
@@ -277,31 +240,3 @@ def _is_list(pa, typ) -> bool:
 
 def _is_numeric(pa, typ) -> bool:
     return pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_boolean(typ)
-
-
-def check_label_indices(labels, pred_probs) -> tuple[np.ndarray, np.ndarray]:
-    """Check in-memory inputs of the audit and calibration functions.
-
-    labels: (n,) integer (or integral float) class indices; pred_probs: (n, k).
-    Returns (labels as int64, pred_probs as a floating 2-D array), or raises
-    InputError naming the first label outside the k classes.
-    """
-    pred_probs = np.asarray(pred_probs)
-    if pred_probs.ndim != 2 or pred_probs.shape[1] < 1:
-        raise InputError(f"pred_probs: expected a 2-D array (examples x classes), got shape {pred_probs.shape}")
-    if not np.issubdtype(pred_probs.dtype, np.floating):
-        pred_probs = pred_probs.astype(np.float64)
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise InputError(f"labels: expected a 1-D array, got shape {labels.shape}")
-    if len(labels) != len(pred_probs):
-        raise InputError(f"labels: {len(labels)} labels but pred_probs has {len(pred_probs)} rows")
-    if len(labels) and not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.mod(labels, 1) == 0):
-            raise InputError("labels: labels must be integer class indices")
-    labels = labels.astype(np.int64, copy=False)
-    k = pred_probs.shape[1]
-    bad = np.flatnonzero((labels < 0) | (labels >= k))
-    if len(bad):
-        raise InputError(f"labels: row {bad[0]} has label {labels[bad[0]]}, outside the {k} classes of pred_probs")
-    return labels, pred_probs
