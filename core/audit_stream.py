@@ -872,7 +872,7 @@ def run_streamed_audit(config: "AuditConfig", ctx: RunContext | None = None) -> 
     reviews = None
     extra = {}
     if config.reviews:
-        from .reviews import load_reviews
+        from .verdicts import load_reviews
 
         reviews = load_reviews(config.reviews, n_examples=len(labels), class_names=names)
         rows = reviews["row"].to_numpy()

@@ -310,7 +310,7 @@ def _audit_multilabel(config, out: Path) -> int:
 
 
 def cmd_benchmark(args) -> int:
-    from .benchmark import run_benchmark
+    from .model_comparison import run_benchmark
 
     if args.lm_eval or args.lm_eval_dir:
         from .lm_eval_benchmark import print_summary, run_lm_eval_benchmark

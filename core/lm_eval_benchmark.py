@@ -11,7 +11,7 @@ own, and ranks the models on the given keys and on keys corrected by a review
 with ``pred_probs_pooled.npy``; see README).
 
 Files written to ``out`` (one task) or ``out/<task>`` (several):
-``benchmark.csv`` / ``benchmark.json`` (core.benchmark's table plus
+``benchmark.csv`` / ``benchmark.json`` (core.model_comparison's table plus
 ``accuracy_norm_original``, ``accuracy_norm_corrected``, ``brier_original``,
 ``lm_eval_acc`` / ``lm_eval_acc_norm`` (the means of the files' own per-row
 metrics), ``n_flagged_by_model``; and ``calibration`` per model, with ``correctness``: the
@@ -98,7 +98,7 @@ def run_lm_eval_benchmark(models: dict[str, str] | None = None, *, lm_eval_dir=N
 def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> TaskReview:
     """Score, flag and rank the models of one task; write its files to ``out`` when given."""
     from .audit import run_label_audit
-    from .benchmark import corrected_labels, score_models
+    from .model_comparison import corrected_labels, score_models
     from .calibration import calibration_metrics, reliability_bins
     from .correctness import correctness_model, summary as correctness_summary
     from .data import Dataset
@@ -194,7 +194,7 @@ def flagged_questions(questions: pd.DataFrame) -> pd.DataFrame:
 
 def write_task(review: TaskReview, pooled: np.ndarray) -> None:
     """Write one task's files into ``review.out`` (module docstring)."""
-    from .benchmark import write_benchmark
+    from .model_comparison import write_benchmark
 
     folder = review.out
     n_classes = pooled.shape[1]

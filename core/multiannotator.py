@@ -181,7 +181,7 @@ def annotation_matrix(dataset: "Dataset", config) -> tuple["np.ndarray", list[st
 def _vote_matrix(dataset: "Dataset", config):
     import numpy as np
 
-    from .reviews import load_reviews
+    from .verdicts import load_reviews
 
     reviews = load_reviews(config.reviews, n_examples=dataset.n, class_names=dataset.class_names)
     if reviews.empty:

@@ -291,7 +291,7 @@ def audit_arrays(
 
     reviews = None
     if config.reviews:
-        from .reviews import load_reviews
+        from .verdicts import load_reviews
 
         reviews = load_reviews(config.reviews, n_examples=dataset.n, class_names=dataset.class_names)
         examples, review_summary = _merge_reviews(examples, reviews)

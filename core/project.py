@@ -483,7 +483,7 @@ class Project:
         CSV "error" without a label, or "unsure") -> unsure. The vote counts go in the
         note. One undoable step; returns the number of rows that changed.
         """
-        from .reviews import load_reviews
+        from .verdicts import load_reviews
 
         given, suggested = self._labels()
         reviews = load_reviews(path, n_examples=len(given), class_names=self.class_names, labels=given)

@@ -1,5 +1,5 @@
 """Benchmark review: several models' predictions on one test set, scored on the original
-and on the corrected labels (core.benchmark.run_benchmark), as a table and a slope chart.
+and on the corrected labels (core.model_comparison.run_benchmark), as a table and a slope chart.
 
 With lm-evaluation-harness results (core.lm_eval_benchmark) the tab also lists
 the questions whose answer key looks wrong and each model's calibration
@@ -80,7 +80,7 @@ def _path_row(edit: QLineEdit, browse) -> QHBoxLayout:
 class BenchmarkTab(QWidget):
     """Pick a test set's labels, several models' predictions and the corrections; run; compare.
 
-    finished(DataFrame): the benchmark table (core.benchmark.COLUMNS) after a run;
+    finished(DataFrame): the benchmark table (core.model_comparison.COLUMNS) after a run;
     failed(str): one-line reason.
     """
 
@@ -365,7 +365,7 @@ class BenchmarkTab(QWidget):
         return self._running
 
     def run(self) -> None:
-        """Run core.benchmark.run_benchmark with the form's inputs on the thread pool."""
+        """Run core.model_comparison.run_benchmark with the form's inputs on the thread pool."""
         if self._running:
             return
         if self.mode == "lm_eval":
@@ -389,7 +389,7 @@ class BenchmarkTab(QWidget):
         }
 
         def job():
-            from labelaudit.core.benchmark import run_benchmark
+            from labelaudit.core.model_comparison import run_benchmark
 
             return run_benchmark(labels, models, **kwargs)
 

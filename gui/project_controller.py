@@ -130,7 +130,7 @@ class ProjectController(QObject):
 
         def create():
             from labelaudit.core.project import Project
-            from labelaudit.core.review import ReviewSession
+            from labelaudit.core.review_session import ReviewSession
 
             project = Project.create_from_report(path, report, overwrite=True)
             if report.config.reviews:  # --reviews: the human validation shows as its own reviewer
@@ -161,7 +161,7 @@ class ProjectController(QObject):
         staged: do it in four event-loop turns (build the panel; fill its queue; the table's
         decision columns; add the tab), so that right after a run no single turn holds the GUI thread for
         the whole of it (bench_gui_stall measured it as the longest stall). session, inputs: a
-        core.review.ReviewSession and the panel's example inputs prepared off the GUI thread
+        core.review_session.ReviewSession and the panel's example inputs prepared off the GUI thread
         (else built here). ``then`` runs last;
         ``self.project`` and the tab appear together, at the end.
         """

@@ -1,6 +1,6 @@
 """Review mode: one flagged example at a time, decided with one key.
 
-A thin Qt view over :class:`core.review.ReviewSession`; every decision is
+A thin Qt view over :class:`core.review_session.ReviewSession`; every decision is
 committed to the project file before the view moves on. A decision, undo or
 redo that cannot be stored (disk full, locked, read-only, a later decision from
 another window) is not taken: the view stays on the row and a red line says why.
@@ -42,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from labelaudit.core.errors import InputError, OutputError
 from labelaudit.core.project import Project
-from labelaudit.core.review import ReviewSession
+from labelaudit.core.review_session import ReviewSession
 
 from .worker import one_line
 
@@ -64,7 +64,7 @@ class ReviewPanel(QWidget):
     project: the open Project; examples: AuditReport.examples; class_names; pred_probs
     (for the top-k list); dataset: the AuditReport's Dataset (for texts and image
     paths; without it the panel shows the examples' ``text``/``image`` column);
-    session: a core.review.ReviewSession over the same project, if one was built already;
+    session: a core.review_session.ReviewSession over the same project, if one was built already;
     inputs: :func:`example_inputs`, if computed already (both are built off the GUI thread
     after a run).
     Signals: ``decisionsChanged(list)`` with the rows whose decision changed,

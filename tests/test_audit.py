@@ -8,7 +8,7 @@ import pytest
 from labelaudit.core.audit import run_label_audit
 from labelaudit.core.errors import Cancelled, InputError
 from labelaudit.core.progress import RunContext
-from labelaudit.core.reviews import load_reviews
+from labelaudit.core.verdicts import load_reviews
 
 EXAMPLE_COLUMNS = [
     "row",

@@ -13,7 +13,7 @@ from labelaudit.core.detection import CLEANLAB_FILTERS, RANK_BY, DetectionMethod
 from labelaudit.core.errors import InputError
 from labelaudit.core.pipeline import AuditConfig, run_audit
 from labelaudit.core.project import Project
-from labelaudit.core.review import review_order
+from labelaudit.core.review_session import review_order
 
 
 def _load(labelerrors, name):

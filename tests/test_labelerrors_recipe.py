@@ -9,7 +9,7 @@ import pytest
 from labelaudit.core.audit import run_label_audit
 from labelaudit.core.cli import main
 from labelaudit.core.detection import DetectionMethod
-from labelaudit.core.reviews import load_reviews
+from labelaudit.core.verdicts import load_reviews
 
 
 def _load(labelerrors, name):

@@ -8,7 +8,7 @@ import pytest
 
 from labelaudit.core.cli import main
 from labelaudit.core.multiannotator import annotator_rows
-from labelaudit.core.reviews import load_reviews
+from labelaudit.core.verdicts import load_reviews
 
 CLASSES = ["bird", "cat", "dog"]
 ACCURACY = {"ann": 0.95, "ben": 0.9, "cat_lover": 0.55, "dan": 0.4}

@@ -8,7 +8,7 @@ the test labels that human reviewers found wrong, and the ranking changed.
 Corrected labels come from one of:
 
 - human validation (``reviews``: a labelerrors ``mturk.json`` or a review CSV,
-  read by :func:`core.reviews.load_reviews`): a majority for the guessed label
+  read by :func:`core.verdicts.load_reviews`): a majority for the guessed label
   relabels the row, a majority for the given label keeps it, anything else
   drops it (the paper's rule);
 - a project's review decisions (``project``: a ``.labelaudit`` file): keep,
@@ -125,7 +125,7 @@ def corrected_labels(dataset, *, reviews=None, project=None) -> tuple[np.ndarray
     given = dataset.labels
     corrected = given.copy()
     if reviews is not None:
-        from .reviews import load_reviews
+        from .verdicts import load_reviews
 
         table = load_reviews(reviews, n_examples=dataset.n, class_names=dataset.class_names, labels=given)
         rows = table["row"].to_numpy()

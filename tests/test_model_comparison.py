@@ -1,4 +1,4 @@
-"""Benchmark review (core.benchmark) on the real CIFAR-10 test set and its human validation."""
+"""Benchmark review (core.model_comparison) on the real CIFAR-10 test set and its human validation."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labelaudit.core.benchmark import COLUMNS, run_benchmark
+from labelaudit.core.model_comparison import COLUMNS, run_benchmark
 from labelaudit.core.errors import InputError
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from labelaudit.core.errors import InputError
-from labelaudit.core.reviews import COLUMNS, load_reviews
+from labelaudit.core.verdicts import COLUMNS, load_reviews
 
 
 def _classes(labelerrors, name):

@@ -4,7 +4,7 @@ import pytest
 
 from labelaudit.core.errors import InputError
 from labelaudit.core.project import Project
-from labelaudit.core.review import ReviewSession, review_order
+from labelaudit.core.review_session import ReviewSession, review_order
 from helpers.project_factory import CLASSES, make_project
 
 
