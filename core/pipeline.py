@@ -359,6 +359,29 @@ def audit_arrays(
     )
 
 
+def report_from_saved(dataset: "Dataset", pred_probs: np.ndarray, examples: pd.DataFrame, summary: dict,
+                      config: AuditConfig, *, source: str, ctx: RunContext | None = None) -> AuditReport:
+    """The AuditReport of a saved run, without scoring again.
+
+    The audit and calibration are recomputed from the stored ``pred_probs`` (read from
+    ``source``, the project file); ``examples`` and ``summary`` are the stored ones, and
+    the report keeps the run's own ``config``. Reviews are re-read only when their file is
+    still there. ``report.notices`` holds the notices of ``ctx``.
+    """
+    ctx = ctx or RunContext()
+    stored = replace(config, pred_probs=source, logits=None, model=None,
+                     reviews=config.reviews if config.reviews and Path(config.reviews).exists() else None)
+    report = audit_arrays(dataset, pred_probs, config=stored, ctx=ctx)
+    report.config = config
+    col = input_column(dataset)
+    if col is not None and col not in examples.columns and col in report.examples.columns:
+        examples[col] = report.examples[col].to_numpy()
+    report.examples = examples
+    report.summary = summary
+    report.notices = list(ctx.notices)
+    return report
+
+
 def input_column(dataset: "Dataset") -> str | None:
     """The column a person reads to judge an example: text, else image path."""
     return dataset.text_col or dataset.image_col

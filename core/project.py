@@ -55,7 +55,6 @@ import json
 import os
 import sqlite3
 import urllib.parse
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +65,8 @@ from .errors import HistoryConflict, InputError, OutputError, ProjectDamaged
 
 if TYPE_CHECKING:  # pandas is imported where it is used, so that opening a project to decide stays light
     import pandas as pd
+
+    from .pipeline import AuditReport
 
 SCHEMA_VERSION = 1
 SUFFIX = ".labelaudit"
@@ -414,7 +415,7 @@ class Project:
         notice says so (in ``report.notices`` and through ``ctx``).
         """
         from .data import Dataset
-        from .pipeline import AuditConfig, audit_arrays, input_column, load_dataset_for
+        from .pipeline import AuditConfig, load_dataset_for, report_from_saved
         from .progress import RunContext
 
         ctx = ctx or RunContext()
@@ -431,18 +432,24 @@ class Project:
                               str(self.dataset_path), label_col="given_label", text_col=cols.get("text"),
                               image_col=cols.get("image"), id_col="id" if "id" in examples.columns else None,
                               root=self.dataset_path.parent if self.dataset_path else None)
-        # the probabilities come from this file; reviews only when their file is still there
-        stored = replace(config, pred_probs=str(self.path), logits=None, model=None,
-                         reviews=config.reviews if config.reviews and Path(config.reviews).exists() else None)
-        report = audit_arrays(dataset, pred_probs, config=stored, ctx=ctx)
-        report.config = config
-        col = input_column(dataset)
-        if col is not None and col not in examples.columns and col in report.examples.columns:
-            examples[col] = report.examples[col].to_numpy()
-        report.examples = examples
-        report.summary = summary
-        report.notices = list(ctx.notices)
-        return report
+        return report_from_saved(dataset, pred_probs, examples, summary, config, source=str(self.path), ctx=ctx)
+
+    @classmethod
+    def reopen(cls, path, ctx=None) -> "tuple[Project, AuditReport, str]":
+        """Open a project with its saved run: ``(project, report, dataset status)``.
+
+        What opening a project file takes, in one call: :meth:`open`, :meth:`load_report`
+        and a read of the decisions (so damaged decisions raise now, not later while they
+        are shown). The project is closed again when any of it fails.
+        """
+        project = cls.open(path)
+        try:
+            report = project.load_report(ctx)
+            project.decision_columns()
+            return project, report, project.dataset_status()
+        except BaseException:
+            project.close()
+            raise
 
     # --------------------------------------------------------------- decisions
 

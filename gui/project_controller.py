@@ -320,11 +320,9 @@ class ProjectController(QObject):
         def load():
             from labelaudit.core.project import Project
 
-            project = Project.open(path)
+            project, report, status = Project.reopen(path)
             try:
-                report = project.load_report()
-                project.decision_columns()  # damaged decisions: a dialog now, not an error in a slot later
-                return project, report, prepare_results(report), project.dataset_status()
+                return project, report, prepare_results(report), status
             except Exception:
                 project.close()
                 raise

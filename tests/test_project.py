@@ -296,3 +296,15 @@ def test_load_report_restores_the_saved_run_and_says_when_the_data_is_gone(tmp_p
     assert report.dataset.n == 300 and report.dataset.texts()[10] == examples.text[10]
     assert any("data.csv: the dataset is missing" in n for n in report.notices)
     project.close()
+
+
+def test_reopen_is_one_call_with_the_saved_run_and_the_dataset_status(tmp_path):
+    make_project(tmp_path).close()
+    path = next(tmp_path.glob("*.labelaudit"))
+    (tmp_path / "data.csv").write_text((tmp_path / "data.csv").read_text() + "\n")
+    project, report, status = Project.reopen(path)
+    try:
+        assert status == "changed" and report.dataset.n == 300 and report.class_names == CLASSES
+        assert any("data.csv: the dataset is changed" in n for n in report.notices)
+    finally:
+        project.close()
