@@ -177,6 +177,7 @@ def one_run(data_dir: str | None, warm: bool, demo: bool, profile: bool = False)
         text = io.StringIO()
         stats = pstats.Stats(prof, stream=text).sort_stats("cumulative")
         stats.print_stats(r"labelaudit|h-guiviews|gui/|core/", 25)
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(25)
         stats.print_callees(r"state.py.*set_results|_show_results")
         print(text.getvalue(), file=sys.stderr)
     if w.last_error:

@@ -53,17 +53,17 @@ LM_EVAL_FILTER = "lm-eval samples (*.jsonl *.json);;All files (*)"
 PURPOSE = ("Compare models on a test set before and after its labels are corrected: does the ranking survive the "
            "label errors? With lm-eval results, also find the questions whose answer key looks wrong.")
 CHART_METRICS = (("Rank (1 = most accurate)", "rank"), ("Accuracy", "accuracy"), ("ECE", "ece"))
-TABLE_COLUMNS = (
-    ("Model", "model", None),
-    ("Accuracy (original)", "accuracy_original", 4),
-    ("Accuracy (corrected)", "accuracy_corrected", 4),
-    ("Change", "accuracy_change", 4),
-    ("ECE (original)", "ece_original", 4),
-    ("ECE (corrected)", "ece_corrected", 4),
-    ("Rank (original)", "rank_original", 0),
-    ("Rank (corrected)", "rank_corrected", 0),
-    ("Rank change", "rank_change", 0),
-    ("Rows (corrected)", "n_corrected", 0),
+TABLE_COLUMNS = (  # (header, column of benchmark.csv, digits, header tooltip): short headers fit 1280 px
+    ("Model", "model", None, "Model name (the tooltip of a name shows its predictions file)"),
+    ("Acc. orig.", "accuracy_original", 4, "Accuracy (original): top-label accuracy against the given labels"),
+    ("Acc. corr.", "accuracy_corrected", 4, "Accuracy (corrected): against the labels the reviewers corrected"),
+    ("Δ acc.", "accuracy_change", 4, "Accuracy change: corrected minus original"),
+    ("ECE orig.", "ece_original", 4, "ECE (original), 15 equal-width bins"),
+    ("ECE corr.", "ece_corrected", 4, "ECE (corrected), 15 equal-width bins"),
+    ("Rank orig.", "rank_original", 0, "Rank (original): 1 = most accurate on the given labels"),
+    ("Rank corr.", "rank_corrected", 0, "Rank (corrected): 1 = most accurate on the corrected labels"),
+    ("Δ rank", "rank_change", 0, "Rank change: corrected minus original (negative = moved up)"),
+    ("Rows corr.", "n_corrected", 0, "Rows (corrected): test rows left after the reviewers' decisions"),
 )
 PALETTE = ("#3d6fe0", "#d9482b", "#2f9e58", "#e07a1f", "#8e5bd6", "#1fa2b8", "#b8860b", "#c2185b")
 
@@ -164,10 +164,14 @@ class BenchmarkTab(QWidget):
         run_row.addWidget(self.status, 1)
 
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
-        self.table.setHorizontalHeaderLabels([title for title, _, _ in TABLE_COLUMNS])
+        for j, (title, _, _, tip) in enumerate(TABLE_COLUMNS):
+            header = QTableWidgetItem(title)
+            header.setToolTip(tip)
+            self.table.setHorizontalHeaderItem(j, header)
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)  # the names take what is left
         self.table.setToolTip("Original: every row with its given label. Corrected: reviewed rows relabelled or "
                               "dropped as the reviewers decided. Accuracy is top-label; ECE uses 15 equal-width bins.")
 
@@ -523,7 +527,7 @@ class BenchmarkTab(QWidget):
         table = self.results
         self.table.setRowCount(len(table))
         for i, rec in enumerate(table.to_dict(orient="records")):
-            for j, (_, key, digits) in enumerate(TABLE_COLUMNS):
+            for j, (_, key, digits, _tip) in enumerate(TABLE_COLUMNS):
                 value = rec[key]
                 if digits is None:
                     text = str(value)

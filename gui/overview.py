@@ -80,9 +80,12 @@ class OverviewStrip(QWidget):
     def __init__(self, state, parent=None):
         super().__init__(parent)
         self.state = state
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 2)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 2)
+        outer.setSpacing(2)
+        layout = QHBoxLayout()
         layout.setSpacing(6)
+        outer.addLayout(layout)
         self.cards: dict[str, MetricCard] = {}
         samples = {"n_examples": "100,000", "n_classes": "100", "n_label_issues": "9,999 (9.9%)",
                    "validated_found": "999 / 999"}
@@ -96,6 +99,9 @@ class OverviewStrip(QWidget):
         self.model_label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         theme.set_muted(self.model_label)
         layout.addWidget(self.model_label, 1)
+        self.extras_label = WrappedLabel()  # position bias and the correctness model, when the run made them
+        self.extras_label.setTextFormat(Qt.PlainText)
+        outer.addWidget(self.extras_label)
         state.results_changed.connect(self.set_results)
         theme.style(self)
         self.set_results(None)
@@ -106,6 +112,8 @@ class OverviewStrip(QWidget):
                 card.set_value("—")
             self.cards["validated_found"].hide()
             self.model_label.clear()
+            self.extras_label.clear()
+            self.extras_label.hide()
             return
         s = results.report.summary
         cal = s.get("calibration", {})
@@ -131,6 +139,32 @@ class OverviewStrip(QWidget):
         self.model_label.setText("\n".join(line for line in (s.get("model", ""), detection, second) if line))
         self.model_label.setToolTip(f"Data: {s.get('data', '')}\nModel: {s.get('model', '')}\nDevice: {s.get('device', '')}"
                                     + (f"\nDetection: {detection}" if detection else ""))
+        extras = extra_lines(s)
+        self.extras_label.setText("\n".join(extras))
+        self.extras_label.setVisible(bool(extras))
+
+
+def extra_lines(summary: dict) -> list[str]:
+    """The summary's position bias (--permute-options) and correctness model (--correctness) as one line each."""
+    lines = []
+    b = summary.get("position_bias")
+    if b:
+        by = ", ".join(f"{p} {v['accuracy']:.2f}" for p, v in b["accuracy_by_gold_position"].items()
+                       if v["accuracy"] is not None)
+        lines.append(f"Position bias over {b['orders']} option orders: accuracy by position of the right answer {by}; "
+                     f"conflict rate {b['conflict_rate']:.1%}; single order accuracy "
+                     f"{_num(b['single_order']['accuracy'])} ECE {_num(b['single_order']['ece'])}, balanced "
+                     f"accuracy {_num(b['balanced']['accuracy'])} ECE {_num(b['balanced']['ece'])}")
+    c = summary.get("correctness")
+    if c:
+        if not c.get("model"):
+            lines.append(f"Correctness model: not fitted ({c.get('reason', '')})")
+        else:
+            parts = [f"{name} {_num(c['raw'][k])} → {_num(c['model'][k])} ({c['beats_raw'].get(k, 'n/a')})"
+                     for k, name in (("auroc", "AUROC"), ("brier", "Brier"), ("ece", "ECE"))
+                     if c["raw"].get(k) is not None and c["model"].get(k) is not None]
+            lines.append("P(correct), cross-fitted, vs raw confidence: " + ", ".join(parts))
+    return lines
 
 
 class WrappedLabel(QLabel):

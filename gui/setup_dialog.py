@@ -209,6 +209,25 @@ class AuditSetupDialog(QDialog):
         self.model_help.setWordWrap(True)
         theme.set_muted(self.model_help)
         mv.addWidget(self.model_help, 4, 0, 1, 3)
+        self.correctness = QCheckBox("Correctness model")
+        self.correctness.setToolTip("--correctness: a cross-fitted predictor of whether the model is right on each "
+                                    "example (from its confidence, margin, entropy and embeddings), reported beside "
+                                    "raw confidence: AUROC, Brier, ECE")
+        self.permute = QSpinBox()
+        self.permute.setRange(1, 10)
+        self.permute.setSpecialValueText("off")
+        self.permute.setToolTip("--permute-options K: score each multiple-choice question under K cyclic orders of "
+                                "its options (causal LM only) and report position bias: accuracy by the position "
+                                "of the right answer, conflict rate, balanced vs single-order accuracy and ECE")
+        permute_label = QLabel("Option orders (position bias)")
+        permute_label.setToolTip(self.permute.toolTip())
+        extras = QHBoxLayout()
+        extras.addWidget(self.correctness)
+        extras.addSpacing(16)
+        extras.addWidget(permute_label)
+        extras.addWidget(self.permute)
+        extras.addStretch(1)
+        mv.addLayout(extras, 5, 0, 1, 3)
 
         # -- options ----------------------------------------------------------
         opt_box = QGroupBox("Options")
@@ -293,6 +312,8 @@ class AuditSetupDialog(QDialog):
         self.cluster.setCurrentText(c.cluster or THIS_MACHINE)
         self.recal.setCurrentIndex(max(self.recal.findData(c.recalibrate), 0))
         self.reviews.set_path(c.reviews)
+        self.correctness.setChecked(bool(c.correctness))
+        self.permute.setValue(max(int(c.permute_options or 1), 1))
         self.detection.set_config(c)
         self._model_changed()
         if c.data:
@@ -327,6 +348,8 @@ class AuditSetupDialog(QDialog):
         c.cluster = None if key == "predictions" or cluster in ("", THIS_MACHINE) else cluster
         c.recalibrate = self.recal.currentData()
         c.reviews = self.reviews.path() or None
+        c.correctness = self.correctness.isChecked()
+        c.permute_options = self.permute.value() if self.permute.isEnabled() else 1
         self.detection.apply_to(c)
         return c
 
@@ -430,6 +453,7 @@ class AuditSetupDialog(QDialog):
         self.model_folder.setEnabled(key == "folder")
         self.pred_path.setEnabled(key == "predictions")
         self.logits.setEnabled(key == "predictions")
+        self.permute.setEnabled(key in ("llm", "folder"))  # a causal LM re-scores the questions
 
     # -- closing --------------------------------------------------------------
     def done(self, result: int) -> None:

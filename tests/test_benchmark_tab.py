@@ -43,8 +43,14 @@ def test_run_fills_table_and_slope_chart(qtbot, cifar_inputs, tmp_path):
     table = blocker.args[0]
     assert tab.table.rowCount() == 3
     first = {tab.table.horizontalHeaderItem(j).text(): tab.table.item(0, j).text() for j in range(tab.table.columnCount())}
-    assert first["Model"] == "memoriser" and first["Rank (original)"] == "1"
-    assert first["Rank change"] == f"{int(table.loc[0, 'rank_change']):+d}" and first["Rank change"].startswith("-")
+    assert first["Model"] == "memoriser" and first["Rank orig."] == "1"
+    assert first["Δ rank"] == f"{int(table.loc[0, 'rank_change']):+d}" and first["Δ rank"].startswith("-")
+    assert "Rank (original)" in tab.table.horizontalHeaderItem(6).toolTip()
+    tab.resize(1260, 740)  # the tab's area in a 1280x800 window: every column fits, none is cut at the edge
+    tab.show()
+    qtbot.waitUntil(lambda: tab.table.isVisible() and tab.table.viewport().width() > 0)
+    header = tab.table.horizontalHeader()
+    assert header.length() <= tab.table.viewport().width()
     values = dict((name, (a, b)) for name, a, b in tab.chart_values())
     assert values["memoriser"] == (1.0, float(table.set_index("model").loc["memoriser", "rank_corrected"]))
     # a line per model; one label per distinct rank on each side, tied models named together
