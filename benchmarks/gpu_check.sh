@@ -3,7 +3,8 @@
 # the same probe audit on the CPU for comparison, bench_scoring, the encoder's throughput by
 # batch size, bench_llm, and the out-of-memory halving on the real allocator (memory capped
 # with torch.cuda.set_per_process_memory_fraction), then the scoring tests.
-#   bash benchmarks/gpu_check.sh [DEV=cuda] [SCALE=1]        (PY=.venv/bin/python to use the venv)
+#   bash benchmarks/gpu_check.sh [DEV=cuda] [SCALE=1]        (PY=.venv/bin/python to use the venv;
+#   QUICK=1 skips the CPU comparison, the classifier audit, bench_scoring and the batch-size sweep)
 # The HF classifier and the causal LM are random-weight models of the bundled models' shapes
 # (speed, batching and memory do not depend on the weights). Where a folder .gpu/ holds wheels
 # (.gpu/whl), stand-in model packages (.gpu/pkgs) and SmolLM2's tokenizer and config
@@ -60,9 +61,11 @@ aud() { local name=$1; shift; local t0=$(date +%s%N)
 import json; s=json.load(open('/tmp/$name/summary.json')); print({k: s.get(k) for k in ('n_examples','accuracy','n_label_issues','device','model')}, 'timings', s.get('timings_s'))"; }
 step "CLI audits"
 aud probe_$DEV /tmp/texts.csv --model probe --device $DEV
+if [ -z "${QUICK:-}" ]; then
 aud probe_cpu_small /tmp/texts_small.csv --model probe --device cpu
 aud probe_${DEV}_small /tmp/texts_small.csv --model probe --device $DEV
 aud clf_$DEV /tmp/texts.csv --model /tmp/clsrand --device $DEV
+fi
 aud llm_$DEV /tmp/texts_small.csv --model /tmp/smolrand --device $DEV
 $PY - "$DEV" <<'PY'
 import sys, json, numpy as np, pandas as pd
@@ -77,6 +80,7 @@ try:
     print(f"cpu vs {dev} probe on the same rows: max |dp| {np.abs(a-b).max():.4f}, argmax agree {np.mean(a.argmax(1)==b.argmax(1)):.4f}, flagged {len(fa)} vs {len(fb)}, Jaccard {len(fa&fb)/max(len(fa|fb),1):.3f}")
 except Exception as e: print("compare failed:", e)
 PY
+if [ -z "${QUICK:-}" ]; then
 step "bench_scoring (engine vs sentence-transformers vs pipeline)"
 timeout 120 $PY benchmarks/bench_scoring.py --device $DEV --n $($PY -c "print(int(3000*$S))") --rounds 2 --no-llm 2>&1 | grep -v Warning
 step "engine throughput by batch size"
@@ -95,6 +99,7 @@ for bs in (128, 512, 2048):
     if dev == "cuda": torch.cuda.synchronize()
     dt = time.perf_counter() - t0; print(f"encode {len(texts)} texts, batch {bs}: {dt:.2f} s, {len(texts)/dt:,.0f} texts/s")
 PY
+fi
 step "bench_llm (packed engine vs naive loop; random-weight SmolLM2-135M shape)"
 timeout 100 $PY - "$DEV" "$S" <<'PY'
 import sys; sys.path.insert(0, "benchmarks")
@@ -108,7 +113,7 @@ import sys, time, numpy as np, torch
 sys.path.insert(0, "benchmarks")
 from bench_scoring import synthetic_texts
 from labelaudit.core.progress import RunContext
-from labelaudit.core.scoring import llm, device as devmod
+from labelaudit.core.scoring import device as devmod, llm_loading, llm_options
 from labelaudit.core.scoring.probe import get_encoder, bundled_model_folder
 calls = []
 orig = devmod.is_oom
@@ -128,15 +133,20 @@ got = enc.encode(long[:4096], ctx, batch_size=16384)
 print(f"MiniLM, 4096 long texts, batch 16384 under a 1.5 GB cap: {time.perf_counter()-t0:.2f} s; OOMs caught: {sum(1 for c in calls if c[1])}; "
       f"max |diff| to uncapped batch-256 run {np.abs(got-ref).max():.2e}; notices: {[n for n in getattr(ctx, 'notices', [])][:3]}")
 calls.clear()
-model, tok, _ = llm.load_causal_lm("/tmp/smolrand", device=torch.device("cuda"), dtype=torch.bfloat16)
+model, tok, _ = llm_loading.load_causal_lm("/tmp/smolrand", device=torch.device("cuda"), dtype=torch.bfloat16)
 prompts = [t[:2000] for t in long[:2000]]
-p, o = llm.encode_options(tok, prompts, [[" sport", " food", " money", " tech"]] * len(prompts))
+p, o = llm_options.encode_options(tok, prompts, [[" sport", " food", " money", " tech"]] * len(prompts))
 torch.cuda.set_per_process_memory_fraction(0.95)
-ref, _, _ = llm.option_logprobs(model, p[:256], o[:256], device=torch.device("cuda"), ctx=RunContext(), batch_size=8)
+ref, _, _ = llm_options.option_logprobs(model, p[:256], o[:256], device=torch.device("cuda"), ctx=RunContext(), batch_size=8)
 torch.cuda.empty_cache(); torch.cuda.set_per_process_memory_fraction(1.5e9 / total)
 t0 = time.perf_counter()
-got, _, _ = llm.option_logprobs(model, p[:256], o[:256], device=torch.device("cuda"), ctx=RunContext(), batch_size=4096)
+got, _, _ = llm_options.option_logprobs(model, p[:256], o[:256], device=torch.device("cuda"), ctx=RunContext(), batch_size=4096)
 print(f"SmolLM2-shape, 256 long prompts, batch 4096 under a 1.5 GB cap: {time.perf_counter()-t0:.2f} s; OOMs caught: {sum(1 for c in calls if c[1])}; "
+      f"max |logprob diff| to batch-8 run {np.abs(got-ref).max():.3f} (bf16)")
+calls.clear(); llm_options.TOKEN_BUDGET["cuda"] = 4_000_000  # the default budget fits the cap: ask for far more
+t0 = time.perf_counter()
+got, _, _ = llm_options.option_logprobs(model, p[:256], o[:256], device=torch.device("cuda"), ctx=RunContext())
+print(f"same, token budget 4,000,000 under the cap: {time.perf_counter()-t0:.2f} s; OOMs caught: {sum(1 for c in calls if c[1])}; "
       f"max |logprob diff| to batch-8 run {np.abs(got-ref).max():.3f} (bf16)")
 PY
 fi
