@@ -172,6 +172,8 @@ class BenchmarkTab(QWidget):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.Stretch)  # the names take what is left
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.ElideMiddle)  # a cut name keeps its end (the size: pythia-160m, -1b)
         self.table.setToolTip("Original: every row with its given label. Corrected: reviewed rows relabelled or "
                               "dropped as the reviewers decided. Accuracy is top-label; ECE uses 15 equal-width bins.")
 
@@ -186,7 +188,7 @@ class BenchmarkTab(QWidget):
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.showGrid(y=True, alpha=0.15)
-        plot.getAxis("bottom").setTicks([[(0, "Original labels"), (1, "Corrected labels")]])
+        plot.getAxis("bottom").setTicks([[(0, "Original"), (1, "Corrected")]])
         self.chart_items: list = []
         plot.getViewBox().sigResized.connect(self._fit_labels)
         chart_box = QWidget()
@@ -202,7 +204,7 @@ class BenchmarkTab(QWidget):
         results = QSplitter(Qt.Horizontal)
         results.addWidget(self.table)
         results.addWidget(chart_box)
-        results.setSizes([640, 560])
+        results.setSizes([780, 480])  # the table's numbers take about 590 px, the model names the rest
 
         from .benchmark_questions import CalibrationView, QuestionsView
 

@@ -197,7 +197,6 @@ class AuditSetupDialog(QDialog):
         self.pred_path = PathField("Predictions file", PRED_FILTER, placeholder="pred_probs.npy / .csv / .parquet")
         self.logits = QCheckBox("holds logits")
         self.logits.setToolTip("The file holds logits; they are turned into probabilities with a softmax")
-        mv.addWidget(self.model_radios["probe"], 0, 0, 1, 3)
         mv.addWidget(self.model_radios["llm"], 1, 0, 1, 3)
         mv.addWidget(self.model_radios["folder"], 2, 0)
         mv.addWidget(self.model_folder, 2, 1, 1, 2)
@@ -221,13 +220,14 @@ class AuditSetupDialog(QDialog):
                                 "of the right answer, conflict rate, balanced vs single-order accuracy and ECE")
         permute_label = QLabel("Option orders (position bias)")
         permute_label.setToolTip(self.permute.toolTip())
-        extras = QHBoxLayout()
+        extras = QHBoxLayout()  # on the probe's line, at the right: the dialog stays as tall as it was
+        extras.addWidget(self.model_radios["probe"])
+        extras.addStretch(1)
         extras.addWidget(self.correctness)
         extras.addSpacing(16)
         extras.addWidget(permute_label)
         extras.addWidget(self.permute)
-        extras.addStretch(1)
-        mv.addLayout(extras, 5, 0, 1, 3)
+        mv.addLayout(extras, 0, 0, 1, 3)
 
         # -- options ----------------------------------------------------------
         opt_box = QGroupBox("Options")
