@@ -101,6 +101,10 @@ class OverviewStrip(QWidget):
         layout.addWidget(self.model_label, 1)
         self.extras_label = WrappedLabel()  # position bias and the correctness model, when the run made them
         self.extras_label.setTextFormat(Qt.PlainText)
+        self.extras_label.setToolTip(
+            "Position bias (--permute-options K): the questions scored under K cyclic orders of their options; "
+            "balanced = probabilities averaged over the orders.\nP(correct) (--correctness): a cross-fitted model of "
+            "whether the prediction is right, against the raw top-label confidence; better / same / worse by 0.001.")
         outer.addWidget(self.extras_label)
         state.results_changed.connect(self.set_results)
         theme.style(self)
