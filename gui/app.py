@@ -80,7 +80,11 @@ def make_app(argv: list[str] | None = None) -> QApplication:
 WARM_IMPORTS = ("labelaudit.core.pipeline", "labelaudit.core.data", "labelaudit.core.predictions", "labelaudit.core.audit", "labelaudit.core.calibration",
                 "labelaudit.core.export", "cleanlab.filter", "sklearn.linear_model",
                 # the autosaved project, its parquet copy of the data and the Review tab: imported as the run ends otherwise
-                "labelaudit.core.project", "pyarrow.parquet", "labelaudit.gui.review_panel")
+                "labelaudit.core.project", "pyarrow.parquet", "labelaudit.gui.review_panel",
+                # imported by the run itself (found by diffing sys.modules around bench_gui_stall.py's runs)
+                "labelaudit.core.audit_stream", "labelaudit.core.calibration_estimators",
+                "labelaudit.core.multiannotator", "pyarrow.pandas_compat", "pandas.core.methods.to_dict",
+                "pandas.core.arrays.arrow.extension_types")
 #: Also needed by a model run (scoring, data-issue checks) and by the demo.
 MODEL_IMPORTS = ("labelaudit.core.scoring.registry", "labelaudit.core.scoring.probe", "labelaudit.core.data_issues",
                  "cleanlab.datalab.internal.issue_manager.duplicate", "sklearn.model_selection",
@@ -88,7 +92,7 @@ MODEL_IMPORTS = ("labelaudit.core.scoring.registry", "labelaudit.core.scoring.pr
 TEXT_MODEL_IMPORTS = ("torch", "transformers", "transformers.modeling_utils", "accelerate",
                       "transformers.models.auto.modeling_auto", "transformers.models.auto.tokenization_auto",
                       "transformers.models.bert.modeling_bert")
-DEMO_IMPORTS = ("labelaudit.core.demo", "sklearn.datasets")
+DEMO_IMPORTS = ("labelaudit.core.demo", "sklearn.datasets", "PIL.PngImagePlugin")
 
 
 def warm_up(names=WARM_IMPORTS) -> None:
