@@ -90,7 +90,10 @@ def connect(spec: ClusterSpec):
                 return ray
             ray.shutdown()
             _STARTED.clear()
-        kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # a local cluster's workers do the run's scoring: at Ray's default niceness (15) any other busy
+        # process on the machine starves them, where the same scoring in-process would share the CPU
+        kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
+                      _system_config={"worker_niceness": 0})
         try:
             if spec.kind == "client":
                 ray.init(address=spec.address, log_to_driver=False)
