@@ -23,12 +23,14 @@ from labelaudit.core.scoring.llm import LLMScorer
 def smollm(tmp_path_factory):
     """(model, tokenizer) of the bundled SmolLM2, loaded once (cached in core.scoring.llm_loading).
 
-    Its dequantised copy (540 MB) goes to a pytest temporary folder, which pytest rotates.
+    Its dequantised copy (540 MB) goes to a pytest temporary folder, which pytest rotates; the
+    process-wide model cache starts empty for this module, so the copy is made here.
     """
     import torch
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LABELAUDIT_CACHE", str(tmp_path_factory.mktemp("llm_cache")))
+        mp.setattr(llm_loading, "_MODELS", {})  # load here, even if an earlier test file loaded it
         model, tok, name = llm_loading.load_causal_lm(None, device=torch.device("cpu"), dtype=torch.float32)
         assert name == "SmolLM2-135M-Instruct (GGUF)"
         yield model, tok
