@@ -383,6 +383,15 @@ def json_depth_over(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def json_cell(text: str):
+    """The JSON value of a table cell that starts with '[' (nesting bounded before parsing, like
+    every JSON reader here). ValueError when it is not valid JSON or nests too deeply; callers
+    word the error for their column."""
+    if json_depth_over(text):
+        raise ValueError("nested too deeply")
+    return json.loads(text)
+
+
 def parse_json(text: str, where: str):
     """``json.loads(text)`` for a value read from a file; ``where`` ("FILE: line 3") starts every
     InputError: invalid JSON, or nesting deeper than MAX_JSON_DEPTH."""

@@ -78,12 +78,10 @@ def _items(value, source: str, row: int, col: str) -> list[str]:
     elif isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            from .data import json_depth_over
+            from .data import json_cell
 
             try:
-                if json_depth_over(text):
-                    raise ValueError("nested too deeply")
-                items = json.loads(text)
+                items = json_cell(text)
             except ValueError:
                 raise InputError(f"{source}: row {row}: column {col!r}: {text[:40]!r} is not a JSON list") from None
             if not isinstance(items, list):

@@ -7,13 +7,12 @@ InputError that names the file, row and column of a bad cell.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data import json_depth_over
+from ..data import json_cell
 from ..errors import InputError
 
 if TYPE_CHECKING:
@@ -103,9 +102,7 @@ def _parse_options_cell(v, source: str, row: int, col) -> list[str]:
         text = str(v).strip()
         if text.startswith("["):
             try:
-                if json_depth_over(text):
-                    raise ValueError("nested too deeply")
-                items = json.loads(text)
+                items = json_cell(text)
             except ValueError:
                 raise InputError(f"{source}: row {row}: column {col!r} starts with '[' "
                                  "but is not a JSON list") from None
