@@ -30,8 +30,10 @@ def test_sigkill_loses_no_committed_decision(tmp_path):
         assert child.stdout.readline().strip() == "ready", child.stderr.read()
         time.sleep(rng.uniform(0.0, 0.3))
         child.send_signal(signal.SIGKILL)
-        out, err = child.communicate()
-        assert child.returncode == -signal.SIGKILL, err
+        # read through the same buffered file readline used: communicate() reads the raw
+        # pipe and would drop whatever readline had already buffered past "ready"
+        out, err = child.stdout.read(), child.stderr.read()
+        assert child.wait() == -signal.SIGKILL, err
         for line in out.splitlines(keepends=True):
             if line.endswith("\n"):  # a line cut by the kill was never fully reported
                 entry, row, reviewer, state = line.rstrip("\n").split(" ", 3)
