@@ -2,16 +2,14 @@
 
 import json
 import random
-import signal
 import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from labelaudit.core.project import Project
+from helpers.killed_child import run_until_killed
 from helpers.project_factory import make_project
 
 WORKER = Path(__file__).parent / "helpers" / "kill_worker.py"
@@ -25,19 +23,9 @@ def test_sigkill_loses_no_committed_decision(tmp_path):
     rng = random.Random(1234)
     reported = []  # (trail id, row, reviewer, state) the children said were committed
     for round_ in range(ROUNDS):
-        child = subprocess.Popen([sys.executable, str(WORKER), str(path), str(round_)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        time.sleep(rng.uniform(0.0, 0.3))
-        child.send_signal(signal.SIGKILL)
-        # read through the same buffered file readline used: communicate() reads the raw
-        # pipe and would drop whatever readline had already buffered past "ready"
-        out, err = child.stdout.read(), child.stderr.read()
-        assert child.wait() == -signal.SIGKILL, err
-        for line in out.splitlines(keepends=True):
-            if line.endswith("\n"):  # a line cut by the kill was never fully reported
-                entry, row, reviewer, state = line.rstrip("\n").split(" ", 3)
-                reported.append((int(entry), int(row), reviewer, json.loads(state)))
+        for line in run_until_killed([str(WORKER), str(path), str(round_)], rng.uniform(0.0, 0.3)):
+            entry, row, reviewer, state = line.split(" ", 3)
+            reported.append((int(entry), int(row), reviewer, json.loads(state)))
 
     assert reported, "no child committed a decision before it was killed"
     conn = sqlite3.connect(path)

@@ -5,16 +5,15 @@ import io
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers.killed_child import run_until_killed
 from helpers.project_factory import make_project
 from labelaudit.core import cli
 from labelaudit.core.cleanset import export_cleanset, export_project
@@ -57,14 +56,7 @@ def test_a_copy_of_the_file_alone_has_every_decision_while_the_project_is_open(t
 def test_a_copy_taken_after_a_kill_has_every_acknowledged_decision(tmp_path):
     make_project(tmp_path).close()
     path = tmp_path / "audit.labelaudit"
-    child = subprocess.Popen([sys.executable, str(KILL_WORKER), str(path), "7"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "ready", child.stderr.read()
-    time.sleep(1.0)
-    child.send_signal(signal.SIGKILL)
-    out, err = child.communicate()
-    assert child.returncode == -signal.SIGKILL, err
-    reported = [line.rstrip("\n").split(" ", 3) for line in out.splitlines(keepends=True) if line.endswith("\n")]
+    reported = [line.split(" ", 3) for line in run_until_killed([str(KILL_WORKER), str(path), "7"], 1.0)]
     assert reported, "the child acknowledged no decision before it was killed"
     copy = copy_alone(path, tmp_path / "copy.labelaudit")
     with Project.open(copy) as project:

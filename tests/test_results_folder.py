@@ -4,16 +4,14 @@ import errno
 import json
 import random
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.killed_child import run_until_killed
 from helpers.results_worker import fake_report
 from labelaudit.core import cli
 from labelaudit.core.errors import InputError, OutputError
@@ -45,14 +43,8 @@ def test_kill_while_writing_leaves_one_complete_run(tmp_path):
     rng = random.Random(99)
     completed = 0
     for round_ in range(ROUNDS):
-        child = subprocess.Popen([sys.executable, str(WORKER), str(out), str(round_)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert child.stdout.readline().strip() == "ready", child.stderr.read()
-        time.sleep(rng.uniform(0.05, 1.5))
-        child.send_signal(signal.SIGKILL)
-        stdout, stderr = child.communicate()
-        assert child.returncode == -signal.SIGKILL, stderr
-        wrote = [int(line.split()[1]) for line in stdout.splitlines(keepends=True) if line.endswith("\n")]
+        lines = run_until_killed([str(WORKER), str(out), str(round_)], rng.uniform(0.05, 1.5))
+        wrote = [int(line.split()[1]) for line in lines]
         completed += len(wrote)
         if out.exists():
             n = assert_one_run(out)
