@@ -635,6 +635,41 @@ class StreamedAudit:
         p = self.preds.chunk(s, e)
         return self._rows_frame(np.arange(s, e), p, self.labels[s:e].astype(np.int64), is_issue), p
 
+    def example_columns(self) -> dict[str, np.ndarray]:
+        """Pass 4 into whole columns: core.audit.AuditResult.examples' columns as numpy arrays of n rows,
+        filled chunk by chunk on the thread pool (numpy releases the GIL, so a GUI thread stays free).
+        ``label_quality`` is the ``given_label_prob`` array itself (self-confidence ranking: equal values)."""
+        n = self.n
+        cols = {"row": np.arange(n, dtype=np.int64)}
+        for name in ("given_label", "predicted_label", "suggested_label"):
+            cols[name] = np.empty(n, dtype=np.int64)
+        for name in ("confidence", "given_label_prob"):
+            cols[name] = np.empty(n, dtype=np.float64)
+        cols["is_label_issue"] = np.zeros(n, dtype=bool)
+        cols["is_label_issue"][self.flagged_rows] = True
+        thresholds = np.asarray(self.thresholds, dtype=np.float64)
+
+        def fill(rng):
+            s, e = rng
+            p = self.preds.chunk(s, e)
+            y = self.labels[s:e].astype(np.int64)
+            ar = np.arange(e - s)
+            predicted = p.argmax(axis=1)
+            cols["given_label"][s:e] = y
+            cols["predicted_label"][s:e] = predicted
+            cols["suggested_label"][s:e] = np.where(cols["is_label_issue"][s:e], predicted, y)
+            cols["confidence"][s:e] = p[ar, predicted]
+            cols["given_label_prob"][s:e] = p[ar, y]
+
+        for _ in ordered_map(fill, self.ranges):
+            pass
+        cols["label_quality"] = cols["given_label_prob"]
+        order = ["row", "given_label", "predicted_label", "suggested_label", "confidence", "given_label_prob",
+                 "label_quality", "is_label_issue"]
+        out = {name: cols[name] for name in order}
+        out["class_threshold"] = thresholds[cols["given_label"]]
+        return out
+
     def example_chunks(self, stage=None) -> Iterator[pd.DataFrame]:
         """Pass 4: every example's row (core.audit.AuditResult.examples' columns), one DataFrame per chunk."""
         for frame, _ in ordered_map(self.chunk_frame, self.ranges):
@@ -716,9 +751,9 @@ class StreamedReport:
 
     @property
     def examples(self) -> pd.DataFrame:
+        """The whole table, built once from whole numpy columns (StreamedAudit.example_columns, no copies)."""
         if self._examples is None:
-            self._examples = pd.concat(
-                [self._decorate(c) for c in self.streamed.example_chunks()], ignore_index=True)
+            self._examples = self._decorate(pd.DataFrame(self.streamed.example_columns(), copy=False))
         return self._examples
 
     def _decorate(self, chunk: pd.DataFrame) -> pd.DataFrame:
@@ -728,7 +763,7 @@ class StreamedReport:
         if ds is not None and ds.id_col is not None:
             chunk.insert(1, "id", ds.table[ds.id_col].to_numpy()[rows])
         else:
-            chunk.insert(1, "id", rows.copy())
+            chunk.insert(1, "id", rows if len(rows) == self.streamed.n else rows.copy())  # whole table: share "row"
         if ds is not None:
             from .pipeline import input_column
 

@@ -55,6 +55,7 @@ class ReviewSession:
         self.reviewer = reviewer or default_reviewer()
         self.queue: list[int] = list(queue) if queue is not None else review_order(examples)
         self.index = 0
+        self._queue_set: tuple = (None, set())  # (the queue it was made of, its rows as a set), for progress()
         self.next_undecided()
 
     # ------------------------------------------------------------ navigation
@@ -91,7 +92,7 @@ class ReviewSession:
     def set_queue(self, rows: list[int]) -> None:
         """Review ``rows`` (the current filtered view) in this order; stays on the current row if it is there."""
         current = self.row
-        self.queue = [int(r) for r in rows]
+        self.queue = np.asarray(rows, dtype=np.int64).tolist()  # Python ints, converted in C (queues of 1e5+ rows)
         self.index = self.queue.index(current) if current in self.queue else 0
 
     # ------------------------------------------------------------- decisions
@@ -150,8 +151,10 @@ class ReviewSession:
         """How many queue rows a person has decided."""
         decided = self._decided_rows()
         unsure = self._decided_rows(action="unsure")
-        in_queue = set(self.queue)
-        return Progress(len(in_queue & decided), len(in_queue), len(in_queue & unsure))
+        if self._queue_set[0] is not self.queue:  # the queue is replaced, never changed in place: set it once
+            self._queue_set = (self.queue, set(self.queue))
+        in_queue = self._queue_set[1]
+        return Progress(sum(r in in_queue for r in decided), len(in_queue), sum(r in in_queue for r in unsure))
 
     def decision(self, row: int | None = None) -> dict | None:
         """The decision that counts for ``row`` (default: the current row), see Project.decision."""

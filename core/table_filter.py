@@ -306,7 +306,30 @@ def _to_strings(s: pd.Series) -> pa.Array:
         arr = pa.array([None if m else str(v) for v, m in zip(values, missing)], type=pa.large_string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
+    if pa.types.is_null(arr.type):  # nothing but missing values (an empty review column)
+        return pa.nulls(len(arr), pa.large_string())
     return arr.cast(pa.large_string())
+
+
+def strings_from_codes(codes: np.ndarray, names) -> pa.Array:
+    """A pyarrow large_string column whose row i is ``names[codes[i]]``, null where codes[i] < 0 (vectorised)."""
+    codes = np.asarray(codes)
+    indices = pa.array(codes.astype(np.int32, copy=False), mask=codes < 0)
+    return pa.array([str(n) for n in names], type=pa.large_string()).take(indices)
+
+
+def decision_arrays(rows, labels, actions, n: int, action_names) -> tuple[np.ndarray, pa.Array]:
+    """The table's ``decided_label`` (int64, -1 when undecided) and ``decision`` (strings, null when
+    undecided) columns of n rows, from the decided rows only (e.g. Project.effective_decisions'
+    row, label and action): numpy and pyarrow over whole columns, no Python per row."""
+    label = np.full(n, -1, dtype=np.int64)
+    codes = np.full(n, -1, dtype=np.int8)
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows):
+        label[rows] = np.asarray(labels, dtype=np.int64)
+        index = {name: i for i, name in enumerate(action_names)}
+        codes[rows] = [index[a] for a in actions]
+    return label, strings_from_codes(codes, action_names)
 
 
 def pair_counts(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:

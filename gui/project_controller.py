@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QMessageB
 from labelaudit.core.paths import projects_dir
 
 from .results import DECISION_COLUMNS, prepare_results
+from .state import ASYNC_SORT_ROWS
 from .worker import run_in_pool
 
 PROJECT_FILTER = "labelaudit projects (*.labelaudit);;All files (*)"
@@ -64,6 +65,8 @@ class ProjectController(QObject):
         self._opened = None  # (project, report) opened from a file, about to be shown
         self._report = None  # the report the current project holds
         self._links: list = []
+        self._review_generation = 0  # _review_view's latest call
+        self._decisions_generation = 0  # refresh_decisions' latest call (a slower earlier one must not win)
         self._view_timer = QTimer(self)
         self._view_timer.setSingleShot(True)
         self._view_timer.setInterval(VIEW_SAVE_MS)
@@ -133,6 +136,7 @@ class ProjectController(QObject):
             from labelaudit.core.review_session import ReviewSession
 
             project = Project.create_from_report(path, report, overwrite=True)
+            project.effective_decisions()  # reads the stored labels once, here: not on the GUI thread when shown
             if report.config.reviews:  # --reviews: the human validation shows as its own reviewer
                 project.import_reviews(report.config.reviews, reviewer=Path(report.config.reviews).stem)
             from .review_panel import example_inputs
@@ -261,23 +265,59 @@ class ProjectController(QObject):
     def _review_view(self, rows) -> None:
         """Review the flagged rows of the table's current view, worst label quality first (ties in
         the view's order), from the top: the table's selected row does not move the review."""
-        results = self.window.selection.results
-        if self.panel is None or results is None:
+        results, panel = self.window.selection.results, self.panel
+        if panel is None or results is None:
             return
-        rows = np.asarray(rows, dtype=np.int64)
-        rows = rows[results.table.columns["is_label_issue"][rows]]
-        quality = results.table.columns["label_quality"][rows]
-        self.panel.set_rows(rows[np.argsort(quality, kind="stable")].tolist())
+        table = results.table
+        self._review_generation += 1
+        generation = self._review_generation
+
+        def queue() -> list[int]:
+            shown = np.asarray(rows, dtype=np.int64)
+            shown = shown[table.columns["is_label_issue"][shown]]
+            return shown[np.argsort(table.columns["label_quality"][shown], kind="stable")].tolist()
+
+        def apply(order) -> None:
+            if generation == self._review_generation and self.panel is panel:
+                panel.set_rows(order)
+
+        if len(rows) >= ASYNC_SORT_ROWS:  # a big view: its flagged rows are picked and sorted on the thread pool
+            run_in_pool(queue, apply, owner=self.window)
+        else:
+            apply(queue())
 
     def refresh_decisions(self, *_rows) -> None:
-        """Copy the project's current decisions into the table's Decided and Decision columns."""
+        """Copy the project's current decisions into the table's Decided and Decision columns.
+
+        The decisions are read here (SQLite, one row per decided example); the two whole columns
+        are built from them with numpy/pyarrow, on the thread pool for a table of
+        ASYNC_SORT_ROWS rows or more so that a 10M-row table never holds the GUI thread."""
         results = self.window.selection.results
         if self.project is None or results is None:
             return
-        cols = self.project.decision_columns()
-        results.table.set_column("decided_label", cols["decided_label"].to_numpy(dtype=np.int64))
-        results.table.set_column("decision", cols["decision"].tolist())
-        self.window.explorer.model.refresh_columns(DECISION_COLUMNS)
+        from labelaudit.core.project import ACTIONS
+        from labelaudit.core.table_filter import decision_arrays
+
+        eff = self.project.effective_decisions()
+        table = results.table
+        self._decisions_generation += 1
+        generation = self._decisions_generation
+
+        def build():
+            return decision_arrays(eff["row"].to_numpy(), eff["label"].to_numpy(), eff["action"].tolist(), table.n,
+                                   ACTIONS)
+
+        def apply(cols) -> None:
+            if generation != self._decisions_generation or self.window.selection.results is not results:
+                return  # newer decisions or other results came meanwhile
+            table.set_column("decided_label", cols[0])
+            table.set_column("decision", cols[1])
+            self.window.explorer.model.refresh_columns(DECISION_COLUMNS)
+
+        if table.n >= ASYNC_SORT_ROWS:
+            run_in_pool(build, apply, owner=self.window)
+        else:
+            apply(build())
 
     def _remove_panel(self) -> None:
         for signal, slot in self._links:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from labelaudit.core.calibration import reliability_bins
 from labelaudit.core.pipeline import AuditReport, input_column
@@ -123,22 +124,23 @@ def prepare_results(report: AuditReport) -> Results:
     """Build the view arrays of ``report`` (heavy: run it in the worker thread)."""
     dataset = report.dataset
     examples = report.examples
-    # review columns start empty; gui.project_controller fills them from the project's decisions
-    frame = examples.assign(decided_label=np.full(len(examples), -1, dtype=np.int64),
-                            decision=pd.Series(np.full(len(examples), None, dtype=object), dtype=object))
+    frame = examples
     extra = _extra_columns(dataset, frame)
     if extra:
         frame = pd.concat([frame, dataset.table[extra].reset_index(drop=True)], axis=1)
     in_col = input_column(dataset)
     table = ExampleTable.from_frame(frame, report.class_names, search_columns=tuple(c for c in (in_col, "id") if c))
+    # review columns start empty (whole arrays, no Python per row); gui.project_controller fills them
+    table.set_column("decided_label", np.full(table.n, -1, dtype=np.int64))
+    table.set_column("decision", pa.nulls(table.n, pa.large_string()))
 
-    columns = [c for c in LEADING if c in frame.columns]
+    columns = [c for c in LEADING if c in table.columns]
     if dataset.id_col is None and "id" in columns:
         columns.remove("id")  # ids are the row numbers: one column is enough
     if in_col and in_col in frame.columns:
         # the text or image right after the labels it is judged by, so it is on screen at 1280 px
         columns.insert(columns.index("suggested_label") + 1, in_col)
-    columns += [c for c in frame.columns if c not in columns and c not in ("id",)]
+    columns += [c for c in table.columns if c not in columns and c not in ("id",)]
 
     table.sort_order(DEFAULT_SORT)  # cache the order shown first
     table.bins(15, "equal_width")  # the reliability diagram's default bins

@@ -86,11 +86,18 @@ class ReviewPanel(QWidget):
         self.digit_classes = digit_classes(self.class_names)
         self._inputs = inputs if inputs is not None else example_inputs(examples, dataset)
         self._ids = examples["id"].to_numpy() if "id" in examples.columns else None
-        self._quality = examples.set_index("row")["label_quality"]
+        # label quality by dataset row, looked up when shown: no index (hash table) over millions of rows here
+        self._rows_col = examples["row"].to_numpy()
+        self._quality_col = examples["label_quality"].to_numpy()
         self._shown_row: int | None = None
         self.setFocusPolicy(Qt.StrongFocus)
         self._build()
         self.refresh()
+
+    def _quality(self, row: int) -> float:
+        """Label quality of dataset row ``row`` (the table's rows are 0..n-1 in order; else searched)."""
+        at = row if 0 <= row < len(self._rows_col) and self._rows_col[row] == row else np.flatnonzero(self._rows_col == row)[0]
+        return float(self._quality_col[at])
 
     # ------------------------------------------------------------ public API
 
@@ -151,7 +158,7 @@ class ReviewPanel(QWidget):
                 label.clear()
             return
         ident = "" if self._ids is None else f" · id {html.escape(str(self._ids[row]))}"
-        self.header.setText(f"<b>Row {row}</b>{ident} · label quality {self._quality[row]:.3f} · "
+        self.header.setText(f"<b>Row {row}</b>{ident} · label quality {self._quality(row):.3f} · "
                             f"{s.index + 1} of {len(s.queue)} in this view")
         self._show_input(row)
         given, suggested = s.given(row), s.suggested(row)
