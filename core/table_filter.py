@@ -154,6 +154,11 @@ class ExampleTable:
                 self._bins[key] = cached
         return cached
 
+    def has_bins(self, n_bins: int, strategy: str) -> bool:
+        """True when :meth:`bins` of this binning is cached (so a bin filter is fast)."""
+        with self._lock:
+            return (int(n_bins), strategy) in self._bins
+
     def mask(self, flt: TableFilter) -> np.ndarray:
         """Boolean mask over rows (file order) of the rows that pass ``flt``."""
         m = np.ones(self.n, dtype=bool)

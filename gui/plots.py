@@ -48,6 +48,8 @@ from labelaudit.core.calibration import ece_from_bins, reliability_bins
 from labelaudit.core.table_filter import row_shares
 
 from . import reliability, theme
+from . import state as state_module
+from .worker import run_in_pool
 
 STRATEGIES = (("Equal width", "equal_width"), ("Equal mass", "equal_mass"))
 DRAW_DELAY_MS = 60
@@ -236,6 +238,7 @@ class ReliabilityPlot(PlotPanel):
         self.bins = None
         self._n_bins, self._strategy = 15, "equal_width"
         self._cache: dict = {}
+        self._pending: set = set()  # binnings being computed on the thread pool
         self.bins_spin.valueChanged.connect(self._on_binning)
         self.strategy_box.currentIndexChanged.connect(self._on_binning)
 
@@ -249,7 +252,7 @@ class ReliabilityPlot(PlotPanel):
         return self._strategy
 
     def _on_results(self, results) -> None:
-        self._cache = {}
+        self._cache, self._pending = {}, set()
         if results is not None and results.reliability is not None:
             self._cache[(15, "equal_width")] = results.reliability
         self.bins_spin.blockSignals(True)
@@ -275,8 +278,28 @@ class ReliabilityPlot(PlotPanel):
             return None
         key = (self._n_bins, self._strategy)
         if key not in self._cache:
+            table = self.state.table
+            if table is not None and table.n >= state_module.ASYNC_SORT_ROWS:  # seconds at 10M rows: thread pool
+                self._bins_in_pool(report, key)
+                return None
             self._cache[key] = reliability_bins(report.pred_probs, report.labels, n_bins=key[0], strategy=key[1])
         return self._cache[key]
+
+    def _bins_in_pool(self, report, key) -> None:
+        """Compute the bins ``key`` (n_bins, strategy) of a big report on the thread pool; redraw when they come."""
+        if key in self._pending:
+            return
+        self._pending.add(key)
+
+        def done(bins) -> None:
+            self._pending.discard(key)
+            if self.state.report is report:
+                self._cache[key] = bins
+                if key == (self._n_bins, self._strategy):
+                    self.invalidate()
+
+        run_in_pool(lambda: reliability_bins(report.pred_probs, report.labels, n_bins=key[0], strategy=key[1]),
+                    done, lambda *_: self._pending.discard(key), owner=self)
 
     def _draw(self) -> None:
         for item in self._items:
@@ -285,7 +308,7 @@ class ReliabilityPlot(PlotPanel):
         self.bins = bins = self._bins_frame()
         if bins is None:
             self.plot.setTitle("")
-            self.readout.setText(" ")
+            self.readout.setText("Computing the bins…" if self._pending else " ")
             self.bins_changed.emit(None)
             return
         self.diagonal.setPen(pg.mkPen(theme.plot_foreground(), width=1, style=Qt.DashLine))

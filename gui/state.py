@@ -19,8 +19,12 @@ from labelaudit.core.table_filter import TableFilter
 
 from .worker import run_in_pool
 
-#: Tables at least this long sort uncached columns off the GUI thread.
+#: Tables at least this long sort uncached columns, search text and compute new reliability bins off the
+#: GUI thread.
 ASYNC_SORT_ROWS = 200_000
+#: Tables at least this long compute every filtered view off the GUI thread (a row mask over 10M rows
+#: takes about 0.1 s of numpy).
+ASYNC_VIEW_ROWS = 2_000_000
 
 
 class ResultsState(QObject):
@@ -109,9 +113,12 @@ class ResultsState(QObject):
             return
         column, descending = self.sort
         flt, generation = self.filter, self._generation
-        if column is not None and table.n >= ASYNC_SORT_ROWS and not table.has_order(column, descending):
-            header = self.results.header(column)[0]
-            self.busy.emit(f"Sorting {table.n:,} examples by {header}…")
+        sorting = column is not None and not table.has_order(column, descending)
+        slow = sorting or bool(flt.text) or (flt.bin is not None and not table.has_bins(*flt.bin[1:]))
+        if (slow and table.n >= ASYNC_SORT_ROWS) or (not flt.is_empty() and table.n >= ASYNC_VIEW_ROWS):
+            what = f"Sorting {table.n:,} examples by {self.results.header(column)[0]}" if sorting else \
+                f"Filtering {table.n:,} examples"
+            self.busy.emit(f"{what}…")
 
             def done(rows, generation=generation):
                 if generation == self._generation:

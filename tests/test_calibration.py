@@ -181,3 +181,15 @@ def test_ece_from_bins_is_the_metric_ece_and_zero_without_rows():
     bins = reliability_bins(probs, labels, n_bins=15)
     assert ece_from_bins(bins) == pytest.approx(calibration_metrics(probs, labels)["ece"], abs=1e-12)
     assert ece_from_bins(reliability_bins(np.zeros((0, 3)), np.zeros(0, int))) == 0.0
+
+
+def test_equal_mass_bin_assignments_are_the_stable_sort_split_with_ties_at_the_boundaries():
+    from labelaudit.core.calibration import bin_assignments
+
+    rng = np.random.default_rng(5)
+    for n, n_bins, values in ((1000, 15, [0.2, 0.5, 0.5, 0.9, 1.0]), (997, 7, None), (10, 15, None), (0, 3, None)):
+        conf = rng.choice(values, n) if values else np.round(rng.random(n), 2)
+        expected = np.empty(n, dtype=np.int64)
+        expected[np.argsort(conf, kind="stable")] = np.concatenate(
+            [np.full(len(part), b) for b, part in enumerate(np.array_split(np.arange(n), n_bins))])
+        np.testing.assert_array_equal(bin_assignments(conf, n_bins=n_bins, strategy="equal_mass"), expected)

@@ -20,6 +20,7 @@ def big_paths(monkeypatch):
     monkeypatch.setattr(audit_stream, "STREAM_MIN_ROWS", 1000)
     monkeypatch.setattr(audit_stream, "CHUNK_VALUES", 3000)  # many chunks
     monkeypatch.setattr(state, "ASYNC_SORT_ROWS", 1000)
+    monkeypatch.setattr(state, "ASYNC_VIEW_ROWS", 1000)
     monkeypatch.setattr(project_controller, "ASYNC_SORT_ROWS", 1000)
 
 
@@ -66,12 +67,19 @@ def test_streamed_run_opens_sorts_filters_and_shows_decisions(qtbot, window, tmp
     flagged = expected["is_label_issue"].to_numpy()
     assert 0 < flagged.sum() < N
     sel.update_filter(flagged_only=True)
-    np.testing.assert_array_equal(sel.rows, by_conf[flagged[by_conf]])
+    qtbot.waitUntil(lambda: np.array_equal(sel.rows, by_conf[flagged[by_conf]]), timeout=10_000)
     assert model.rowCount() == flagged.sum()
     sel.update_filter(given=2)
     keep = flagged & (expected["given_label"].to_numpy() == 2)
-    np.testing.assert_array_equal(sel.rows, by_conf[keep[by_conf]])
+    qtbot.waitUntil(lambda: np.array_equal(sel.rows, by_conf[keep[by_conf]]), timeout=10_000)
     assert set(_shown(model, "given_label")) == {"pos"}
+
+    # equal-mass bins of the reliability diagram (computed on the thread pool), then a bin as a filter
+    plot = window.explorer.reliability
+    plot.strategy_box.setCurrentIndex(plot.strategy_box.findData("equal_mass"))
+    qtbot.waitUntil(lambda: plot.refresh() or (plot.bins is not None and plot.strategy == "equal_mass"), timeout=10_000)
+    assert plot.bins["count"].sum() == N
+    assert plot.bins["count"].max() - plot.bins["count"].min() <= 1  # equal mass
 
     # a review decision reaches the table's Decision column (built on the thread pool at this size)
     panel = window.projects.panel
