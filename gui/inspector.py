@@ -22,6 +22,7 @@ from labelaudit.core.audit import ISSUE_STATES, issue_state
 from labelaudit.core.table_filter import is_missing
 
 from . import theme
+from .turns import later
 
 TOP_K = 5
 _VERDICT_STYLE = {"flagged": "verdictFlagged", "low_quality": "verdictLow", "fine": "verdictOk"}
@@ -165,7 +166,7 @@ class InspectorPanel(QScrollArea):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(UPDATE_DELAY_MS)
-        self._timer.timeout.connect(lambda: self.show_row(self._pending))
+        self._timer.timeout.connect(lambda: later(lambda: self.show_row(self._pending), self, key=(id(self), "show")))
         state.current_changed.connect(self._schedule)
         self.show_row(-1)
 

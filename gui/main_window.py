@@ -38,6 +38,7 @@ from .results import DEFAULT_SORT, prepare_results
 from .setup_dialog import DATA_FILTER, AuditSetupDialog
 from .start_page import StartPage
 from .state import ResultsState
+from .turns import later
 from .worker import AuditThread, StallMeter, run_in_pool
 
 log = logging.getLogger("labelaudit.gui")
@@ -600,10 +601,11 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, results) -> None:
         elapsed = self._end_run()
-        # Two event-loop turns (page switch, then the data) so neither blocks the GUI thread long.
+        # Two event-loop turns (page switch, then the data) so neither blocks the GUI thread long;
+        # the plots, inspector and Review tab follow in turns of their own (gui.turns).
         self.stack.setCurrentWidget(self.tabs)
         self.tabs.setCurrentWidget(self.explorer)
-        QTimer.singleShot(0, self, lambda: self._show_results(results, elapsed))
+        later(lambda: self._show_results(results, elapsed), self)
 
     def _show_results(self, results, elapsed: float) -> None:
         self.state.set_results(results, sort=(DEFAULT_SORT, False))

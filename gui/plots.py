@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.exporters  # noqa: F401  (registers the exporters)
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QFont, QPainter, QPen
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
@@ -49,10 +49,10 @@ from labelaudit.core.table_filter import row_shares
 
 from . import reliability, theme
 from . import state as state_module
+from .turns import later
 from .worker import run_in_pool
 
 STRATEGIES = (("Equal width", "equal_width"), ("Equal mass", "equal_mass"))
-DRAW_DELAY_MS = 60
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -101,21 +101,35 @@ class PlotPanel(QWidget):
         state.filter_changed.connect(self._on_filter)
 
     # Drawing is deferred: plots in hidden tabs draw when first shown, a visible
-    # one a moment later, so that the table and the plot are painted in separate
-    # event-loop turns (each stays short; see gui.worker.StallMeter).
+    # one in a later event-loop turn (gui.turns), so that the table and the plot
+    # are painted in separate turns (each stays short; see gui.worker.StallMeter).
     def invalidate(self) -> None:
         """Redraw soon if visible, else when next shown."""
         self._dirty = True
         if self.isVisible():
-            QTimer.singleShot(DRAW_DELAY_MS, self, self.refresh)
+            later(self.refresh, self, key=(id(self), "refresh"))
 
     def refresh(self) -> None:
         """Redraw if something changed since the last draw."""
         if self._dirty:
             self._dirty = False
             self._draw()
-            has = self.state.results is not None
-            self.view_stack.setCurrentWidget(self.graphics if has else self.placeholder)
+            if self.state.results is None:
+                self.view_stack.setCurrentWidget(self.placeholder)
+            elif self.view_stack.currentWidget() is not self.graphics:
+                # the plot's first paint (its layout, axes and text) in a turn of its own
+                later(self._show_graphics, self, key=(id(self), "show"))
+
+    def _show_graphics(self) -> None:
+        if self.state.results is not None:
+            self.view_stack.setCurrentWidget(self.graphics)
+            # lay out, place the view boxes and build the items' lazy paths (pyqtgraph does it on the first
+            # boundingRect) now: left to the first paint, they would change the scene and cost a second paint
+            self.graphics.ci.layout.activate()
+            scene = self.graphics.scene()
+            scene.prepareForPaint()
+            for item in scene.items():
+                item.boundingRect()
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

@@ -27,6 +27,7 @@ from labelaudit.core.paths import projects_dir
 
 from .results import DECISION_COLUMNS, prepare_results
 from .state import ASYNC_SORT_ROWS
+from .turns import later
 from .worker import run_in_pool
 
 PROJECT_FILTER = "labelaudit projects (*.labelaudit);;All files (*)"
@@ -235,8 +236,8 @@ class ProjectController(QObject):
                 then()
 
         def step(fn):
-            if staged:  # with the window as context: a turn queued before it closed never runs after
-                QTimer.singleShot(0, self.window, fn)
+            if staged:  # owned by the window: a turn queued before it closed never runs after
+                later(fn, self.window)
             else:
                 fn()
 
