@@ -64,8 +64,8 @@ if TYPE_CHECKING:
 
 #: Predictions files with at least this many rows are audited out of core.
 STREAM_MIN_ROWS = 2_000_000
-#: Up to this many flagged rows, flagged.csv is written from one DataFrame (faster); above, row chunks.
-FLAGGED_IN_ONE_FRAME = 1_000_000
+#: flagged.csv is formatted this many rows at a time (the text of one part is in memory).
+FLAGGED_PART_ROWS = 200_000
 #: Values (rows x classes) per chunk: 16 MiB as float64 (THREADS + 1 chunks are in flight).
 CHUNK_VALUES = 1 << 21
 
@@ -779,7 +779,7 @@ class StreamedReport:
 
     def write_files(self, out: Path, ctx: RunContext | None = None) -> dict[str, Path]:
         """Write the CLI's files into the folder ``out``, examples.parquet one row group per chunk."""
-        from .export import flagged_table, write_csv, write_json
+        from .export import write_csv, write_json
 
         ctx = ctx or RunContext()
         names = self.class_names
@@ -794,11 +794,7 @@ class StreamedReport:
 
         def write_flagged():  # on its own thread, beside the examples pass
             t = time.perf_counter()
-            flagged = self.streamed.flagged
-            if len(flagged) <= FLAGGED_IN_ONE_FRAME:  # the faster DataFrame path of the same writer
-                write_csv(flagged_table(self._decorate(flagged.copy()), names), paths["flagged"])
-            else:
-                write_csv(self._flagged_rows(), paths["flagged"])
+            write_csv(self._flagged_parts(), paths["flagged"])
             self.write_timings["flagged_csv"] = time.perf_counter() - t
 
         t0 = time.perf_counter()
@@ -815,19 +811,16 @@ class StreamedReport:
         self.write_timings["all_files"] = time.perf_counter() - t0
         return paths
 
-    def _flagged_rows(self, chunk: int = 100_000) -> Iterator[list]:
-        """flagged.csv's header and rows (core.export.flagged_table's, worst label quality
-        first), made chunk by chunk so the text of the whole table is never in memory."""
+    def _flagged_parts(self) -> Iterator[pd.DataFrame]:
+        """flagged.csv's table (core.export.flagged_table's: worst label quality first, labels
+        as class names), FLAGGED_PART_ROWS rows at a time, so its text is never whole in memory."""
         from .export import with_class_names
 
         flagged = self.streamed.flagged
         order = np.lexsort((flagged["row"].to_numpy(), flagged["label_quality"].to_numpy()))
-        for a in range(0, max(len(order), 1), chunk):
-            part = self._decorate(flagged.iloc[order[a: a + chunk]].reset_index(drop=True))
-            part = with_class_names(part, self.class_names)
-            if a == 0:
-                yield list(part.columns)
-            yield from zip(*(part[c].tolist() for c in part.columns))
+        for a in range(0, max(len(order), 1), FLAGGED_PART_ROWS):
+            part = self._decorate(flagged.iloc[order[a: a + FLAGGED_PART_ROWS]].reset_index(drop=True))
+            yield with_class_names(part, self.class_names)
 
     def _write_examples(self, paths: dict, categories: pd.Index, ctx: RunContext) -> None:
         """examples.parquet one row group per chunk, and pred_probs.npy, in one pass."""

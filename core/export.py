@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -50,19 +51,23 @@ def safe_csv_cell(value):
     return "".join("'" + line if _RISKY_LINE.match(line) else line for line in value.splitlines(keepends=True))
 
 
+def neutral_cell(v):
+    """One cell as neutralise_formulas leaves it: None for missing, numbers (Python's) kept,
+    an infinite float or anything else as text through safe_csv_cell."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
+        v = v.item() if isinstance(v, np.generic) else v
+        return v if not isinstance(v, float) or math.isfinite(v) else safe_csv_cell(str(v))
+    return safe_csv_cell(v if isinstance(v, str) else str(v))
+
+
 def _safe_column(col: pd.Series) -> pd.Series:
     """Text-like column -> object column of neutralised strings (numbers kept, missing values blank)."""
-    def cell(v):
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
-            return None
-        if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
-            v = v.item() if isinstance(v, np.generic) else v
-            return v if not isinstance(v, float) or math.isfinite(v) else safe_csv_cell(str(v))
-        return safe_csv_cell(v if isinstance(v, str) else str(v))
     if isinstance(col.dtype, pd.CategoricalDtype):  # neutralise the few categories, not every cell
-        names = np.array([cell(c) for c in col.cat.categories] + [None], dtype=object)
+        names = np.array([neutral_cell(c) for c in col.cat.categories] + [None], dtype=object)
         return pd.Series(names[col.cat.codes.to_numpy()], index=col.index, dtype=object)
-    return col.astype(object).map(cell)
+    return col.astype(object).map(neutral_cell)
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
@@ -93,26 +98,52 @@ def _plain_cell(v):
 def write_csv(data, path: str | Path) -> Path:
     """Write a table as UTF-8 CSV that is safe to open in a spreadsheet; returns the path.
 
-    ``data`` is a DataFrame (its columns are the header) or an iterable of rows
-    whose first row is the header. Every text cell, header cells included, goes
-    through ``safe_csv_cell`` and is quoted (so a line break or delimiter inside
-    it stays inside it); numbers are written bare, so a spreadsheet reads them as
-    numbers. The file is written beside ``path`` and moved into place, so a reader
-    never sees half of it and a symlink at ``path`` is replaced, not written through.
+    ``data`` is a DataFrame (its columns are the header), an iterable of
+    DataFrames with the same columns (a big table a part at a time: one header,
+    then each part as it would be written alone), or an iterable of rows whose
+    first row is the header. Every text cell, header cells included, goes through
+    ``safe_csv_cell`` and is quoted (so a line break or delimiter inside it stays
+    inside it); numbers are written bare, so a spreadsheet reads them as
+    numbers. The file is written beside ``path`` and moved into place, so a
+    reader never sees half of it and a symlink at ``path`` is replaced, not
+    written through. A DataFrame is written exactly as ``pandas.to_csv`` with
+    QUOTE_NONNUMERIC writes :func:`neutralise_formulas`' copy (see
+    :mod:`core.csv_text`, which makes the same bytes in bulk).
     """
+    from .csv_text import frame_csv_chunks
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        frames = None
         if isinstance(data, pd.DataFrame):
-            neutralise_formulas(data).to_csv(tmp, index=False, quoting=csv.QUOTE_NONNUMERIC)
+            frames = [data]
         else:
+            data = iter(data)
+            first = next(data, None)
+            if isinstance(first, pd.DataFrame):
+                frames = itertools.chain([first], data)
+            else:
+                data = itertools.chain([] if first is None else [first], data)
+        if frames is None:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 writer = csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
                 writer.writerows([_plain_cell(v) for v in row] for row in data)
+        else:
+            with open(tmp, "wb") as fh:
+                for i, frame in enumerate(frames):
+                    for part in frame_csv_chunks(frame, header=i == 0):
+                        fh.write(part)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def reference_csv_bytes(df: pd.DataFrame, *, header: bool = True) -> bytes:
+    """``df`` as the CSV bytes write_csv's contract defines: pandas.to_csv (QUOTE_NONNUMERIC, no index)
+    of :func:`neutralise_formulas`' copy. The bulk writer falls back to this for dtypes it does not know."""
+    return neutralise_formulas(df).to_csv(index=False, header=header, quoting=csv.QUOTE_NONNUMERIC).encode("utf-8")
 
 
 def delimited_text(rows, delimiter: str = "\t") -> str:
