@@ -120,10 +120,32 @@ def content_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
+def _npy_bytes(arr: np.ndarray) -> memoryview:
     buf = io.BytesIO()
     np.save(buf, np.asarray(arr), allow_pickle=False)
-    return buf.getvalue()
+    return buf.getbuffer()
+
+
+#: Bytes written per piece of a stored blob (see _put_blob).
+BLOB_PIECE = 8 << 20
+
+
+def _put_blob(conn, name: str, data) -> None:
+    """Store ``data`` (bytes or a buffer) as blob ``name``, written in BLOB_PIECE pieces through SQLite's
+    incremental blob I/O: binding a whole 10M-row table (hundreds of MB) copies it in one call that holds
+    the GIL for a third of a second, which stalls the GUI thread; a piece holds it for milliseconds."""
+    view = memoryview(data).cast("B")
+    cur = conn.execute("INSERT OR REPLACE INTO blobs(name, data) VALUES (?, zeroblob(?))", (name, len(view)))
+    if not len(view):
+        return
+    with conn.blobopen("blobs", "data", cur.lastrowid) as blob:
+        for start in range(0, len(view), BLOB_PIECE):
+            blob.write(view[start: start + BLOB_PIECE])
+
+
+def _flagged_of(examples) -> np.ndarray:
+    """The flagged rows of an examples table."""
+    return examples["row"].to_numpy()[examples["is_label_issue"].to_numpy(dtype=bool)]
 
 
 def _npy_load(data: bytes, path, name: str) -> np.ndarray:
@@ -351,18 +373,22 @@ class Project:
         names = list(class_names if class_names is not None else summary["class_names"])
         buf = io.BytesIO()
         examples.to_parquet(buf, index=False)
+        given = examples["given_label"].to_numpy(dtype=np.int64)
+        suggested = examples["suggested_label"].to_numpy(dtype=np.int64)
         blobs = {
-            "examples.parquet": buf.getvalue(),
+            "examples.parquet": buf.getbuffer(),
             "pred_probs.npy": _npy_bytes(np.asarray(pred_probs, dtype=np.float64)),
-            "given.npy": _npy_bytes(examples["given_label"].to_numpy(dtype=np.int64)),
-            "suggested.npy": _npy_bytes(examples["suggested_label"].to_numpy(dtype=np.int64)),
+            "given.npy": _npy_bytes(given),
+            "suggested.npy": _npy_bytes(suggested),
         }
         with self._tx():
             for name, data in blobs.items():
-                self._conn.execute("INSERT OR REPLACE INTO blobs(name, data) VALUES (?, ?)", (name, data))
+                _put_blob(self._conn, name, data)
             _set_meta(self._conn, "class_names", [str(n) for n in names])
             _set_meta(self._conn, "summary", _json_safe(summary))
-        self._given = self._suggested = self._flagged = None
+        # what was just stored, kept: reading it back (hundreds of MB at 10M rows) would cost seconds
+        self._given, self._suggested = given, suggested
+        self._flagged = _flagged_of(examples)
 
     @property
     def has_results(self) -> bool:
@@ -404,6 +430,7 @@ class Project:
                                             f"expected ({len(examples)}, {k}) floats")
         if not np.array_equal(examples["row"].to_numpy(), np.arange(len(examples))):
             raise ProjectDamaged(self.path, "the stored examples table's rows are not 0..n-1 in order")
+        self._flagged = _flagged_of(examples)  # review_counts needs it: not another read of the table
         return examples, probs, self.summary
 
     def load_report(self, ctx=None):
@@ -720,8 +747,7 @@ class Project:
 
     def _flagged_rows(self) -> np.ndarray:
         if self._flagged is None:
-            examples = self.load_results()[0]
-            self._flagged = examples["row"].to_numpy()[examples["is_label_issue"].to_numpy(dtype=bool)]
+            self.load_results()  # sets it
         return self._flagged
 
     def _class_index(self, label) -> int:

@@ -362,17 +362,17 @@ class ProjectController(QObject):
             from labelaudit.core.project import Project
 
             project, report, status = Project.reopen(path)
-            try:
-                return project, report, prepare_results(report), status
+            try:  # the review counts too: they read the whole table, which is seconds at 10M rows
+                return project, report, prepare_results(report), status, self._progress_text(project)
             except Exception:
                 project.close()
                 raise
 
         def loaded(result):
-            project, report, results, status = result
+            project, report, results, status, progress = result
             self._opened = (project, report)
             read_only = f" · Read-only: {project.read_only}" if project.read_only else ""
-            self.window.show_loaded(results, f"Opened {Path(path).name}: {self._progress_text(project)}{read_only}")
+            self.window.show_loaded(results, f"Opened {Path(path).name}: {progress}{read_only}")
             self.window.remember_project(path, dataset_name(report))
             if status in ("changed", "missing"):
                 what = "has changed on disk" if status == "changed" else "is no longer where it was"
