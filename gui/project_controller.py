@@ -63,7 +63,7 @@ class ProjectController(QObject):
         self.window = window
         self.project = None
         self.panel = None
-        self._opened = None  # (project, report) opened from a file, about to be shown
+        self._opened = None  # (project, report, review session, inputs) opened from a file, about to be shown
         self._report = None  # the report the current project holds
         self._links: list = []
         self._review_generation = 0  # _review_view's latest call
@@ -123,8 +123,9 @@ class ProjectController(QObject):
             self.close_project()
             return
         if self._opened is not None and self._opened[1] is report:
-            project, self._opened = self._opened[0], None
-            self._attach(project, report)
+            project, _, session, inputs = self._opened
+            self._opened = None
+            self._attach(project, report, session=session, inputs=inputs)
             self.window.apply_view_state(project.setting(VIEW_SETTING))
             return
         self.close_project()
@@ -361,16 +362,22 @@ class ProjectController(QObject):
         def load():
             from labelaudit.core.project import Project
 
+            from labelaudit.core.review_session import ReviewSession
+
+            from .review_panel import example_inputs
+
             project, report, status = Project.reopen(path)
-            try:  # the review counts too: they read the whole table, which is seconds at 10M rows
-                return project, report, prepare_results(report), status, self._progress_text(project)
+            try:  # the review counts, session and inputs too: each reads the whole table (seconds at 10M rows)
+                session = ReviewSession(project, report.examples, report.class_names, pred_probs=report.pred_probs)
+                return (project, report, prepare_results(report), status, self._progress_text(project), session,
+                        example_inputs(report.examples, report.dataset))
             except Exception:
                 project.close()
                 raise
 
         def loaded(result):
-            project, report, results, status, progress = result
-            self._opened = (project, report)
+            project, report, results, status, progress, session, inputs = result
+            self._opened = (project, report, session, inputs)
             read_only = f" · Read-only: {project.read_only}" if project.read_only else ""
             self.window.show_loaded(results, f"Opened {Path(path).name}: {progress}{read_only}")
             self.window.remember_project(path, dataset_name(report))

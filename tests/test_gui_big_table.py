@@ -101,3 +101,34 @@ def test_decision_columns_from_the_decided_rows_only():
     assert label.tolist() == [-1, -1, -1, -1, 2, -1]
     assert decision.to_pylist() == [None, "exclude", None, None, "relabel", None]
     assert strings_from_codes(np.array([1, -1, 0]), ["a", "b"]).to_pylist() == ["b", None, "a"]
+
+
+def test_the_streamed_runs_project_reopens_with_its_rows_and_decisions(qtbot, window, tmp_path, big_paths):
+    from PySide6.QtCore import QSettings
+
+    from labelaudit.gui.main_window import MainWindow
+
+    window.set_config(_files(tmp_path))
+    assert window.start_run()
+    qtbot.waitUntil(lambda: window.projects.project is not None and bool(window.projects.panel.session.queue),
+                    timeout=60_000)
+    panel = window.projects.panel
+    row = panel.session.row
+    panel.decide("exclude")
+    flagged = int(window.report.examples["is_label_issue"].sum())
+
+    other = MainWindow(QSettings(str(tmp_path / "other.ini"), QSettings.IniFormat))
+    qtbot.addWidget(other)
+    other.show()
+    other.projects.open_project(str(window.projects.project.path))
+    qtbot.waitUntil(lambda: other.projects.project is not None, timeout=60_000)
+    try:
+        model = other.explorer.model
+        assert model.rowCount() == N
+        decision = model.column_index("decision")
+        qtbot.waitUntil(lambda: model.index(model.view_row_of(row), decision).data() == "exclude", timeout=10_000)
+        again = other.projects.panel
+        qtbot.waitUntil(lambda: len(again.session.queue) == flagged, timeout=10_000)
+        assert again.session.project.decision(row)["action"] == "exclude"
+    finally:
+        other.projects.close_project()
