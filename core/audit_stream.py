@@ -606,34 +606,41 @@ class StreamedAudit:
             detection={**method.to_dict(), "rank_by": method.rank, "description": method.describe()},
         )
 
-    def _rows_frame(self, rows: np.ndarray, p: np.ndarray, y: np.ndarray, is_issue: np.ndarray) -> pd.DataFrame:
-        """core.audit.AuditResult.examples' columns for the given rows of prepared probabilities."""
+    def _rows_columns(self, rows: np.ndarray, p: np.ndarray, y: np.ndarray, is_issue: np.ndarray) -> dict:
+        """core.audit.AuditResult.examples' columns (name -> array, in order) for the given rows of
+        prepared probabilities."""
         ar = np.arange(len(rows))
         predicted = p.argmax(axis=1) if len(rows) else np.empty(0, dtype=np.int64)
         given = p[ar, y]
-        return pd.DataFrame(
-            {
-                "row": rows.astype(np.int64, copy=False),
-                "given_label": y,
-                "predicted_label": predicted.astype(np.int64, copy=False),
-                "suggested_label": np.where(is_issue, predicted, y),
-                "confidence": p[ar, predicted],
-                "given_label_prob": given,
-                "label_quality": given.copy(),
-                "is_label_issue": is_issue,
-                "class_threshold": np.asarray(self.thresholds, dtype=np.float64)[y],
-            },
-            copy=False,
-        )
+        return {
+            "row": rows.astype(np.int64, copy=False),
+            "given_label": y,
+            "predicted_label": predicted.astype(np.int64, copy=False),
+            "suggested_label": np.where(is_issue, predicted, y),
+            "confidence": p[ar, predicted],
+            "given_label_prob": given,
+            "label_quality": given.copy(),
+            "is_label_issue": is_issue,
+            "class_threshold": np.asarray(self.thresholds, dtype=np.float64)[y],
+        }
 
-    def chunk_frame(self, rng: tuple[int, int]) -> tuple[pd.DataFrame, np.ndarray]:
-        """Pass 4 for rows [s, e): their examples rows and their prepared probabilities."""
+    def _rows_frame(self, rows: np.ndarray, p: np.ndarray, y: np.ndarray, is_issue: np.ndarray) -> pd.DataFrame:
+        """_rows_columns as a DataFrame."""
+        return pd.DataFrame(self._rows_columns(rows, p, y, is_issue), copy=False)
+
+    def chunk_columns(self, rng: tuple[int, int]) -> tuple[dict, np.ndarray]:
+        """Pass 4 for rows [s, e): their examples columns (see _rows_columns) and their prepared probabilities."""
         s, e = rng
         is_issue = np.zeros(e - s, dtype=bool)
         lo, hi = np.searchsorted(self.flagged_rows, [s, e])
         is_issue[self.flagged_rows[lo:hi] - s] = True
         p = self.preds.chunk(s, e)
-        return self._rows_frame(np.arange(s, e), p, self.labels[s:e].astype(np.int64), is_issue), p
+        return self._rows_columns(np.arange(s, e), p, self.labels[s:e].astype(np.int64), is_issue), p
+
+    def chunk_frame(self, rng: tuple[int, int]) -> tuple[pd.DataFrame, np.ndarray]:
+        """chunk_columns with the columns as a DataFrame."""
+        cols, p = self.chunk_columns(rng)
+        return pd.DataFrame(cols, copy=False), p
 
     def example_columns(self) -> dict[str, np.ndarray]:
         """Pass 4 into whole columns: core.audit.AuditResult.examples' columns as numpy arrays of n rows,
@@ -758,24 +765,37 @@ class StreamedReport:
 
     def _decorate(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Add the id, input and human-validation columns, as core.pipeline does."""
-        rows = chunk["row"].to_numpy()
+        ids, extra = self._extra_columns(chunk["row"].to_numpy(), chunk.columns)
+        chunk.insert(1, "id", ids)
+        for name, values in extra.items():
+            chunk[name] = values
+        return chunk
+
+    def _decorated(self, cols: dict) -> dict:
+        """_decorate for a dict of columns (a new dict, columns in the same order)."""
+        ids, extra = self._extra_columns(cols["row"], cols)
+        return {"row": cols["row"], "id": ids, **{k: v for k, v in cols.items() if k != "row"}, **extra}
+
+    def _extra_columns(self, rows: np.ndarray, present) -> tuple[np.ndarray, dict]:
+        """(id column, {name: column} to add after the others) for these rows: the input column
+        unless among ``present``, and the human-validation columns when there are reviews."""
         ds = self._dataset
         if ds is not None and ds.id_col is not None:
-            chunk.insert(1, "id", ds.table[ds.id_col].to_numpy()[rows])
+            ids = ds.table[ds.id_col].to_numpy()[rows]
         else:
-            chunk.insert(1, "id", rows if len(rows) == self.streamed.n else rows.copy())  # whole table: share "row"
+            ids = rows if len(rows) == self.streamed.n else rows.copy()  # whole table: share "row"
+        extra = {}
         if ds is not None:
             from .pipeline import input_column
 
             col = input_column(ds)
-            if col is not None and col not in chunk.columns:
-                chunk[col] = ds.table[col].to_numpy()[rows]
+            if col is not None and col not in present:
+                extra[col] = ds.table[col].to_numpy()[rows]
         if self.reviews is not None:
-            reviewed = np.isin(rows, self.reviews["row"].to_numpy())
-            validated = np.isin(rows, self.reviews["row"].to_numpy()[self.reviews["is_validated_error"].to_numpy(bool)])
-            chunk["human_reviewed"] = reviewed
-            chunk["is_validated_error"] = validated
-        return chunk
+            extra["human_reviewed"] = np.isin(rows, self.reviews["row"].to_numpy())
+            extra["is_validated_error"] = np.isin(
+                rows, self.reviews["row"].to_numpy()[self.reviews["is_validated_error"].to_numpy(bool)])
+        return ids, extra
 
     def write_files(self, out: Path, ctx: RunContext | None = None) -> dict[str, Path]:
         """Write the CLI's files into the folder ``out``, examples.parquet one row group per chunk."""
@@ -841,14 +861,34 @@ class StreamedReport:
             dtype = preds.array.dtype if preds.array.dtype.kind == "f" else np.float64
             target = np.lib.format.open_memmap(paths["pred_probs"], mode="w+", dtype=dtype, shape=(preds.n, preds.k))
 
+        class_columns = {c.replace("_label", "_class"): c for c in labels}
+
+        def frame_of(cols: dict) -> pd.DataFrame:  # what the in-memory path writes with to_parquet
+            frame = pd.DataFrame(cols, copy=False)
+            for name, col in class_columns.items():
+                frame[name] = pd.Categorical.from_codes(frame[col].to_numpy(), categories)
+            return frame
+
+        # the schema (and its pandas metadata) from one row through pandas; each chunk's columns then go
+        # to Arrow directly, the class columns as dictionary arrays of their label codes
+        head, _ = self.streamed.chunk_columns((0, min(1, self.streamed.n)))
+        schema = pa.Table.from_pandas(frame_of(self._decorated(head)), preserve_index=False).schema
+        dictionaries = {name: pa.array(list(categories), type=schema.field(name).type.value_type)
+                        for name in class_columns}
+
         def table_of(rng):
-            frame, p = self.streamed.chunk_frame(rng)
+            cols, p = self.streamed.chunk_columns(rng)
             if target is not None:
                 target[rng[0]: rng[1]] = p
-            frame = self._decorate(frame)
-            for col in (c for c in LABEL_COLUMNS if c in frame.columns):
-                frame[col.replace("_label", "_class")] = pd.Categorical.from_codes(frame[col].to_numpy(), categories)
-            return pa.Table.from_pandas(frame, preserve_index=False)
+            cols = self._decorated(cols)
+            arrays = []
+            for f in schema:
+                if f.name in class_columns:
+                    codes = cols[class_columns[f.name]].astype(f.type.index_type.to_pandas_dtype())
+                    arrays.append(pa.DictionaryArray.from_arrays(codes, dictionaries[f.name]))
+                else:
+                    arrays.append(pa.array(cols[f.name], type=f.type, from_pandas=True))
+            return pa.Table.from_arrays(arrays, schema=schema)
 
         writer, pending = None, None
         with ThreadPoolExecutor(max_workers=1) as pool:  # write chunk i while the next ones are computed
