@@ -85,9 +85,28 @@ def _check_binning(n_bins: int, strategy: str) -> None:
 
 
 def _equal_width_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin of each confidence: i for edges[i] < c <= edges[i + 1] (right-closed), clipped to [0, n_bins).
+
+    np.searchsorted(edges, c, side="left") - 1, computed as ceil(c * n_bins) - 1 and then moved
+    to the edge that holds it (the product and the linspace edges differ by an ulp at most, so
+    a step at most each way): several times faster than the search for big arrays.
+    """
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # side="left" gives i for edges[i-1] < c <= edges[i]: right-closed bins
-    bins = np.searchsorted(edges, confidence, side="left")
+    c = np.asarray(confidence, dtype=np.float64)
+    if c.size < 4096 or not np.isfinite(c).all():
+        bins = np.searchsorted(edges, c, side="left")
+    else:
+        bins = np.ceil(c * n_bins)
+        np.clip(bins, 0, n_bins, out=bins)
+        bins = bins.astype(np.intp)
+        padded = np.concatenate([edges, [np.inf]])  # bins may reach n_bins + 1 (c above 1)
+        while True:
+            up = c > padded[bins]
+            down = (bins > 0) & (c <= padded[bins - 1])
+            if not (up.any() or down.any()):
+                break
+            bins += up
+            bins -= down
     bins -= 1
     return np.clip(bins, 0, n_bins - 1, out=bins)
 
