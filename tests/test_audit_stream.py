@@ -75,6 +75,18 @@ def test_streamed_flags_equal_in_memory_on_300k_float32_rows(tmp_path, monkeypat
     assert streamed.summary["detection"] == in_memory.summary["detection"]
 
 
+def test_values_slightly_outside_0_1_are_clipped_as_in_memory(tmp_path, monkeypatch, small_chunks):
+    labels, probs = _synthetic(60_000, 3, seed=3, dtype=np.float64)
+    probs[5] = [-5e-7, 0.4, 0.6]  # within the tolerances: clipped to [0, 1], then renormalised
+    probs[40_000] = [0.0, 0.0, 1 + 5e-4]
+    streamed, in_memory = _run_both(tmp_path, monkeypatch, labels, probs)
+    a, b = streamed.examples, in_memory.examples
+    for col in ("is_label_issue", "predicted_label", "confidence", "label_quality"):
+        np.testing.assert_array_equal(a[col], b[col], err_msg=col)
+    assert a["label_quality"].min() >= 0 and a["confidence"].max() <= 1
+    assert streamed.summary["n_label_issues"] == in_memory.summary["n_label_issues"] > 0
+
+
 def test_gui_results_from_a_streamed_run(tmp_path, monkeypatch, small_chunks):
     from labelaudit.gui.results import prepare_results
 
