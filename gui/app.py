@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -100,7 +101,6 @@ def warm_up(names=WARM_IMPORTS) -> None:
     garbage collector's generations (gc.freeze): a full collection during a run holds the GIL, and so the GUI
     thread, for as long as it scans; with the imported libraries frozen it scans only what the run made
     (bench_gui_stall.py --profile demo: a 119 ms full collection was most of a 141 ms stall)."""
-    import gc
     import importlib
 
     for name in names:
@@ -178,6 +178,9 @@ def run_gui(config=None, *, run: bool = False, demo: bool = False, project: str 
     if not starts_run:
         from .worker import run_in_pool
 
+        # the window's objects live as long as the app: out of the collector's scans before the engine imports
+        # on the pool (a full collection there held the GIL, so the new window, for 180-360 ms)
+        gc.freeze()
         run_in_pool(warm_up, lambda _r: None)
     if demo:
         QTimer.singleShot(0, window.start_demo)
