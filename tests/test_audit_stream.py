@@ -31,9 +31,11 @@ def _synthetic(n, k, seed=0, flip=0.08, dtype=np.float32):
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    """Stream from 1,000 rows on, in chunks of 20,000 values, so a few hundred thousand rows take many chunks."""
+    """Stream from 1,000 rows on, in chunks of 20,000 values, so a few hundred thousand rows take many chunks
+    (and examples.parquet row groups of 3 chunks)."""
     monkeypatch.setattr(audit_stream, "STREAM_MIN_ROWS", 1000)
     monkeypatch.setattr(audit_stream, "CHUNK_VALUES", 20_000)
+    monkeypatch.setattr(audit_stream, "ROW_GROUP_VALUES", 60_000)
 
 
 def _run_both(tmp_path, monkeypatch, labels, probs, *, logits=False, **config):
@@ -130,6 +132,11 @@ def test_cli_writes_the_same_files(tmp_path, monkeypatch, small_chunks):
         assert code == 0
     a, b = (pd.read_parquet(outs[x] / "examples.parquet") for x in ("streamed", "memory"))
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+    import pyarrow.parquet as pq
+
+    groups = pq.read_metadata(outs["streamed"] / "examples.parquet")
+    chunk = 20_000 // 3  # rows: row groups gather chunks up to 60,000 values (20,000 rows) or more
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [4 * chunk, 4 * chunk, 60_000 - 8 * chunk]
     fa, fb = (pd.read_csv(outs[x] / "flagged.csv") for x in ("streamed", "memory"))
     pd.testing.assert_frame_equal(fa, fb)
     monkeypatch.setattr(audit_stream, "FLAGGED_PART_ROWS", 10)  # flagged.csv written in parts: the same bytes
