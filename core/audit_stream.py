@@ -40,7 +40,6 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -321,38 +320,70 @@ class PredictionChunks:
 # ----------------------------------------------------------------------------- the audit
 
 
-@dataclass
-class _TopM:
-    """The m smallest values seen (with their rows), ties at the cut kept."""
+class _PairTops:
+    """For every (given class g, other class t) pair, the m[g, t] smallest values seen with their rows,
+    ties at the cut kept: cleanlab's prune_by_noise_rate picks, streamed.
 
-    m: int
-    vals: np.ndarray = field(default_factory=lambda: np.empty(0))
-    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    Written by hand because no library keeps many bounded selections at once. All pairs are
+    updated together with numpy (one lexsort per flush), so the cost does not grow with the
+    K * (K - 1) pairs in Python (at 345 classes a per-pair loop spent minutes per million rows).
+    ``cuts`` (K x K): a value at or below which an entry may still be among its pair's m
+    smallest (+inf while fewer than m are held, -inf for a pair that takes nothing); it only
+    decreases, so a stale read lets more through and never loses an entry.
+    """
 
-    cut: float | None = None  # the largest value kept, once m are kept
+    FLUSH = 1 << 21  # pending entries that trigger a merge
 
-    def add(self, vals: np.ndarray, rows: np.ndarray) -> None:
-        if self.cut is not None:
-            keep = vals <= self.cut
-            vals, rows = vals[keep], rows[keep]
-            if not len(vals):
-                return
-        vals = np.concatenate([self.vals, vals])
-        rows = np.concatenate([self.rows, rows])
-        if len(vals) > self.m:
-            cut = vals[np.argpartition(vals, self.m - 1)[self.m - 1]]
-            keep = vals <= cut
-            vals, rows = vals[keep], rows[keep]
-        self.vals, self.rows = vals, rows
-        if len(vals) >= self.m:
-            self.cut = float(vals.max())
+    def __init__(self, m: np.ndarray):
+        k = m.shape[0]
+        self.m = m.astype(np.int64).ravel()
+        self.cuts = np.where(m > 0, np.inf, -np.inf)
+        self.pair = np.empty(0, dtype=np.int64)
+        self.vals = np.empty(0)
+        self.rows = np.empty(0, dtype=np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._n_pending = 0
+        self.k = k
 
+    def candidates(self, neg: np.ndarray, y: np.ndarray, first_row: int):
+        """This chunk's entries at or below their pair's cut: (pair ids, values, rows).
+        neg: (n, K) values of the chunk's rows; y: their given classes."""
+        keep = neg <= self.cuts[y]
+        i, t = np.nonzero(keep)
+        return y[i] * self.k + t, neg[i, t], i + first_row
 
-def _class_slices(y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(order, bounds): order[bounds[j]:bounds[j+1]] are the chunk's rows of class j, ascending."""
-    order = np.argsort(y, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(y, minlength=k))])
-    return order, bounds
+    def add(self, found) -> None:
+        """Queue a chunk's candidates; merge once enough are queued."""
+        self._pending.append(found)
+        self._n_pending += len(found[0])
+        if self._n_pending >= self.FLUSH:
+            self.merge()
+
+    def merge(self) -> None:
+        """Fold the queued entries in: keep each pair's m smallest (and ties at the cut); lower the cuts."""
+        if not self._pending:
+            return
+        pair = np.concatenate([self.pair, *(f[0] for f in self._pending)])
+        vals = np.concatenate([self.vals, *(f[1] for f in self._pending)])
+        rows = np.concatenate([self.rows, *(f[2] for f in self._pending)])
+        self._pending, self._n_pending = [], 0
+        order = np.lexsort((vals, pair))
+        pair, vals, rows = pair[order], vals[order], rows[order]
+        ids, start, count = np.unique(pair, return_index=True, return_counts=True)
+        m = self.m[ids]
+        full = count >= m
+        cut = np.full(len(ids), np.inf)
+        cut[full] = vals[start[full] + m[full] - 1]
+        keep = vals <= np.repeat(cut, count)
+        self.pair, self.vals, self.rows = pair[keep], vals[keep], rows[keep]
+        self.cuts.ravel()[ids[full]] = cut[full]
+
+    def groups(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+        """After the last merge: (g, t, values, rows) of each pair holding entries, values ascending."""
+        self.merge()
+        ids, start, count = np.unique(self.pair, return_index=True, return_counts=True)
+        for pid, s, c in zip(ids.tolist(), start.tolist(), count.tolist()):
+            yield pid // self.k, pid % self.k, self.vals[s: s + c], self.rows[s: s + c]
 
 
 #: Threads that process chunks at once (numpy releases the GIL in the heavy steps).
@@ -512,58 +543,36 @@ class StreamedAudit:
 
         k = self.k
         prune = _keep_at_least_n_per_class(prune_count_matrix=self.confident_joint.T, n=1, frac_noise=1.0)
-        tops: dict[tuple[int, int], _TopM] = {}
-        self.whole_classes: list[int] = []  # classes every row of which is a candidate
-        for g in range(k):
-            if self.class_counts[g] <= 1:
-                continue  # cleanlab never flags a class with a single example
-            for t in range(k):
-                m = int(prune[t, g])
-                if t == g or m <= 0:
-                    continue
-                if m >= self.class_counts[g]:
-                    self.whole_classes.append(g)
-                else:
-                    tops[(g, t)] = _TopM(m)
-        active = sorted({g for g, _ in tops})
+        m = prune.T.astype(np.int64)  # m[g, t]: how many rows given g cleanlab moves towards t
+        np.fill_diagonal(m, 0)
+        m[self.class_counts <= 1] = 0  # cleanlab never flags a class with a single example
+        whole = m >= self.class_counts[:, None]  # every row of the class is a candidate
+        self.whole_classes: list[int] = sorted(set(np.flatnonzero((whole & (m > 0)).any(axis=1)).tolist()))
+        m[whole] = 0
+        tops = _PairTops(m)
 
         def one(rng):
-            """Each pair's candidates in this chunk: at or below the pair's cut so far (a stale,
-            larger cut only lets more through; _TopM.add keeps the right ones)."""
+            """The chunk's entries at or below their pair's cut so far: neg = p[g] - p[t] = -(p[t] - p[g])."""
             s, e = rng
-            found = []
-            if active:
-                p = self.preds.chunk(s, e)
-                order, bounds = _class_slices(self.labels[s:e], k)
-                for g in active:
-                    r = order[bounds[g]: bounds[g + 1]]
-                    if not len(r):
-                        continue
-                    sub = p[r]
-                    for t in range(k):
-                        top = tops.get((g, t))
-                        if top is not None:
-                            neg = -(sub[:, t] - sub[:, g])
-                            cut = top.cut
-                            keep = neg <= cut if cut is not None else slice(None)
-                            found.append((top, neg[keep], r[keep] + s))
-            return found
+            p = self.preds.chunk(s, e)
+            y = self.labels[s:e].astype(np.int64)
+            neg = p[np.arange(e - s), y][:, None] - p
+            return tops.candidates(neg, y, s)
 
         with self.ctx.stage("finding label issues", len(self.ranges)) as stage:
-            for found in ordered_map(one, self.ranges):
-                for top, vals, rows in found:
-                    top.add(vals, rows)
-                stage.advance(1)
-        picked = [self._resolve(g, t, top) for (g, t), top in tops.items()]
+            if m.any():
+                for found in ordered_map(one, self.ranges):
+                    tops.add(found)
+                    stage.advance(1)
+        picked = [rows if len(rows) == m[g, t] else self._resolve(g, t, m[g, t])
+                  for g, t, _, rows in tops.groups()]
         rows = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
         chosen = np.zeros(self.n, dtype=bool)  # sorted unique rows: a mask is far faster than np.unique here
         chosen[rows] = True
         self.candidates = np.flatnonzero(chosen)
 
-    def _resolve(self, g: int, t: int, top: _TopM) -> np.ndarray:
-        """The rows of np.argsort(neg_margin_of_class_g)[:m], as cleanlab picks them."""
-        if len(top.vals) == top.m:  # no tie at the cut: the buffer is the answer
-            return top.rows
+    def _resolve(self, g: int, t: int, m: int) -> np.ndarray:
+        """The rows of np.argsort(neg_margin_of_class_g)[:m], as cleanlab picks them (for ties at the cut)."""
         # tied margins straddle the cut: rebuild the class's whole margin column in row order
         neg, rows = [], []
         for s, e in self.ranges:
@@ -573,7 +582,7 @@ class StreamedAudit:
                 neg.append(-(sub[:, t] - sub[:, g]))
                 rows.append(r + s)
         neg, rows = np.concatenate(neg), np.concatenate(rows)
-        return rows[np.argsort(neg)[: top.m]]
+        return rows[np.argsort(neg)[:m]]
 
     def _flag(self) -> None:
         """Drop the candidates the model agrees with (cleanlab.count._reduce_issues), reading only

@@ -89,6 +89,23 @@ def test_values_slightly_outside_0_1_are_clipped_as_in_memory(tmp_path, monkeypa
     assert streamed.summary["n_label_issues"] == in_memory.summary["n_label_issues"] > 0
 
 
+@pytest.mark.parametrize("quantised", [False, True])
+def test_streamed_flags_equal_in_memory_at_many_classes(tmp_path, monkeypatch, small_chunks, quantised):
+    """120 classes (14,280 class pairs, each pruned streamed), merged many times; quantised
+    probabilities put tied margins at the pairs' cuts, which must be broken as cleanlab does."""
+    monkeypatch.setattr(audit_stream._PairTops, "FLUSH", 5_000)
+    labels, probs = _synthetic(40_000, 120, seed=3, flip=0.2, dtype=np.float64)
+    if quantised:
+        probs = np.round(probs * 32) / 32 + 1e-3
+        probs /= probs.sum(1, keepdims=True)
+    streamed, in_memory = _run_both(tmp_path, monkeypatch, labels, probs)
+    a, b = streamed.examples["is_label_issue"], in_memory.examples["is_label_issue"]
+    assert len(streamed.streamed.ranges) >= 9
+    assert b.sum() > 2_000
+    np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(streamed.audit.top_corrections, in_memory.audit.top_corrections)
+
+
 def test_gui_results_from_a_streamed_run(tmp_path, monkeypatch, small_chunks):
     from labelaudit.gui.results import prepare_results
 
