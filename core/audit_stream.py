@@ -332,7 +332,9 @@ class _PairTops:
     decreases, so a stale read lets more through and never loses an entry.
     """
 
-    FLUSH = 1 << 21  # pending entries that trigger a merge
+    #: Queued entries that trigger a merge: at least as many as are held (so each merge's sort is
+    #: paid for by new entries), within these bounds.
+    FLUSH_MIN, FLUSH_MAX = 1 << 18, 1 << 22
 
     def __init__(self, m: np.ndarray):
         k = m.shape[0]
@@ -356,7 +358,7 @@ class _PairTops:
         """Queue a chunk's candidates; merge once enough are queued."""
         self._pending.append(found)
         self._n_pending += len(found[0])
-        if self._n_pending >= self.FLUSH:
+        if self._n_pending >= min(max(len(self.pair), self.FLUSH_MIN), self.FLUSH_MAX):
             self.merge()
 
     def merge(self) -> None:
@@ -376,7 +378,7 @@ class _PairTops:
         cut[full] = vals[start[full] + m[full] - 1]
         keep = vals <= np.repeat(cut, count)
         self.pair, self.vals, self.rows = pair[keep], vals[keep], rows[keep]
-        self.cuts.ravel()[ids[full]] = cut[full]
+        np.put(self.cuts, ids[full], cut[full])  # ids index the K x K pairs in C order, as ravel()
 
     def groups(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         """After the last merge: (g, t, values, rows) of each pair holding entries, values ascending."""
@@ -561,7 +563,10 @@ class StreamedAudit:
 
         with self.ctx.stage("finding label issues", len(self.ranges)) as stage:
             if m.any():
-                for found in ordered_map(one, self.ranges):
+                tops.add(one(self.ranges[0]))  # the first chunk alone: its merge sets the cuts
+                tops.merge()  # the chunks the pool reads ahead then pass only what beats them
+                stage.advance(1)
+                for found in ordered_map(one, self.ranges[1:]):
                     tops.add(found)
                     stage.advance(1)
         picked = [rows if len(rows) == m[g, t] else self._resolve(g, t, m[g, t])

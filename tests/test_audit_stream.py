@@ -93,7 +93,8 @@ def test_values_slightly_outside_0_1_are_clipped_as_in_memory(tmp_path, monkeypa
 def test_streamed_flags_equal_in_memory_at_many_classes(tmp_path, monkeypatch, small_chunks, quantised):
     """120 classes (14,280 class pairs, each pruned streamed), merged many times; quantised
     probabilities put tied margins at the pairs' cuts, which must be broken as cleanlab does."""
-    monkeypatch.setattr(audit_stream._PairTops, "FLUSH", 5_000)
+    monkeypatch.setattr(audit_stream._PairTops, "FLUSH_MIN", 5_000)
+    monkeypatch.setattr(audit_stream._PairTops, "FLUSH_MAX", 5_000)
     labels, probs = _synthetic(40_000, 120, seed=3, flip=0.2, dtype=np.float64)
     if quantised:
         probs = np.round(probs * 32) / 32 + 1e-3
