@@ -482,7 +482,7 @@ class Project:
         project = cls.open(path)
         try:
             report = project.load_report(ctx)
-            project.decision_columns()
+            project.effective_decisions()  # checked, rows in range (not decision_columns: 10M-row object arrays)
             return project, report, project.dataset_status()
         except BaseException:
             project.close()
