@@ -56,6 +56,20 @@ def test_bins_are_closed_on_the_right():
     assert m["accuracy"] == 1.0 and m["ece"] == pytest.approx(13 / 15)
 
 
+@pytest.mark.parametrize("n_bins", [1, 3, 10, 15, 49])
+def test_equal_width_bins_at_and_beside_every_edge_of_a_big_array(n_bins):
+    """Big arrays are binned arithmetically; the bins are still edges[i] < c <= edges[i + 1] for the
+    linspace edges, also one ulp either side of each edge and of i / n_bins."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    marks = np.concatenate([edges, np.arange(n_bins + 1) / n_bins])
+    c = np.concatenate([np.random.default_rng(n_bins).random(5000), marks, np.nextafter(marks, 2), np.nextafter(marks, -1),
+                        [0.0, 1.0, 5e-324]])
+    want = np.clip(np.searchsorted(edges, c, side="left") - 1, 0, n_bins - 1)
+    np.testing.assert_array_equal(bin_assignments(c, n_bins=n_bins), want)
+    np.testing.assert_array_equal(bin_assignments(c.astype(np.float32), n_bins=n_bins),
+                                  np.clip(np.searchsorted(edges, c.astype(np.float32).astype(np.float64)) - 1, 0, n_bins - 1))
+
+
 def test_reliability_bins_empty_bins_and_wilson():
     # bin 12 ((0.8, 0.867]) holds four examples at 0.85, three of them correct
     p = np.array([[0.85, 0.15]] * 4)
