@@ -228,6 +228,15 @@ def reliability_bins(pred_probs, labels, *, n_bins: int = 15, strategy: str = "e
     """
     _check_binning(n_bins, strategy)
     confidence, correct = _top_label(*_check_inputs(pred_probs, labels))
+    return reliability_bins_of(confidence, correct, n_bins=n_bins, strategy=strategy)
+
+
+def reliability_bins_of(confidence, correct, *, n_bins: int = 15, strategy: str = "equal_width") -> pd.DataFrame:
+    """:func:`reliability_bins` from each example's top-label confidence (float) and whether its top label is
+    the given one (bool), e.g. the columns of a results table, without the (n, k) probabilities."""
+    _check_binning(n_bins, strategy)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
     if strategy == "equal_width":
         bins = _equal_width_bins(confidence, n_bins)
         edges = np.linspace(0.0, 1.0, n_bins + 1)

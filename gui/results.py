@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from labelaudit.core.calibration import reliability_bins
+from labelaudit.core.calibration import reliability_bins_of
 from labelaudit.core.pipeline import AuditReport, input_column
 from labelaudit.core.table_filter import ExampleTable, confidence_histogram, pair_counts, top_pairs
 
@@ -164,7 +164,8 @@ def prepare_results(report: AuditReport) -> Results:
         class_thresholds=thresholds,
         flagged_per_class=np.bincount(given[table.columns["is_label_issue"]], minlength=k),
         top_confusions=top_pairs(confusion, 100),
-        reliability=reliability_bins(report.pred_probs, report.labels, n_bins=15, strategy="equal_width"),
+        # from the table's columns: the (n, k) probabilities may be a memory-mapped 10M-row file
+        reliability=reliability_bins_of(confidence, predicted == given, n_bins=15, strategy="equal_width"),
         confidence_hist=confidence_histogram(confidence, predicted == given, n_bins=20, low=low),
         notices=list(report.notices),
     )
