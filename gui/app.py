@@ -101,18 +101,23 @@ DEMO_IMPORTS = ("labelaudit.core.demo", "sklearn.datasets", "PIL.PngImagePlugin"
 
 
 def warm_up(names=WARM_IMPORTS) -> None:
-    """Import ``names`` (skipping any that are not installed), then move every object made so far out of the
-    garbage collector's generations (gc.freeze): a full collection during a run holds the GIL, and so the GUI
+    """Import ``names`` (skipping any that are not installed) with the garbage collector paused, then move every
+    object made so far out of its generations (gc.freeze): a full collection holds the GIL, and so the GUI
     thread, for as long as it scans; with the imported libraries frozen it scans only what the run made
-    (bench_gui_stall.py --profile demo: a 119 ms full collection was most of a 141 ms stall)."""
+    (bench_gui_stall.py --profile demo: a 119 ms full collection was most of a 141 ms stall). Paused, the
+    imports on the pool as the window shows ran no full collection (37-74 ms each before, load 6)."""
     import importlib
 
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            pass
-    gc.freeze()
+    gc.disable()  # no collection while the imports hold the GIL: what they make is frozen below
+    try:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def imports_for(config, demo: bool) -> tuple[str, ...]:
