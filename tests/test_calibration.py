@@ -201,8 +201,11 @@ def test_equal_mass_bin_assignments_are_the_stable_sort_split_with_ties_at_the_b
     from labelaudit.core.calibration import bin_assignments
 
     rng = np.random.default_rng(5)
-    for n, n_bins, values in ((1000, 15, [0.2, 0.5, 0.5, 0.9, 1.0]), (997, 7, None), (10, 15, None), (0, 3, None)):
-        conf = rng.choice(values, n) if values else np.round(rng.random(n), 2)
+    cases = [rng.choice([0.2, 0.5, 0.5, 0.9, 1.0], 1000), np.round(rng.random(997), 2), rng.random(10), np.zeros(0),
+             np.full(50, 0.7), rng.beta(8, 1.5, 5000).astype(np.float32).astype(np.float64),  # float32 ties near 1
+             np.concatenate([np.ones(300), rng.random(300) * 1e-300]), np.array([np.inf, 0.5, -np.inf, 0.5, 1.0])]
+    for conf, n_bins in zip(cases, (15, 7, 15, 3, 4, 15, 10, 3)):
+        n = len(conf)
         expected = np.empty(n, dtype=np.int64)
         expected[np.argsort(conf, kind="stable")] = np.concatenate(
             [np.full(len(part), b) for b, part in enumerate(np.array_split(np.arange(n), n_bins))])
