@@ -13,15 +13,17 @@ own way (``3.0`` as ``3``, ``1e-05`` as ``0.00001``, ``true``). Here each
 column becomes Arrow text with ``pyarrow.compute`` (casts, a regex, joins), and
 only the cells whose Arrow text might differ from the contract take the Python
 route: floats outside the ranges where Arrow's shortest digits are printed as
-Python prints them (:func:`_float_text`), and strings holding a character that
-could start a formula (:func:`_str_text`). A frame with a dtype not handled
+Python prints them (:func:`_float_text`), and strings that a formula could
+start (:func:`_str_text`: found by the writer's own pattern, run by Arrow). A frame with a dtype not handled
 here (nullable or complex numbers, long doubles, no columns) is written by the
 reference itself.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from typing import Iterator
 
 import numpy as np
@@ -31,8 +33,6 @@ import pyarrow.compute as pc
 
 #: Rows formatted at once (the text of one chunk is in memory).
 ROWS_PER_CHUNK = 65536
-# A cell can need neutralising only if it holds one of these (core.export._RISKY_CELL needs one).
-_MAYBE_RISKY = "[\t\r=+\\-@\uff1d\uff0b\uff0d\uff20]"
 _EMPTY = pa.scalar("", pa.large_string())
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -117,15 +117,30 @@ def _quoted(arr: pa.Array) -> pa.Array:
 
 def _str_text(arr: pa.Array) -> pa.Array:
     """Strings (and nulls, for missing values) neutralised with core.export.safe_csv_cell, which
-    runs only on the cells holding a tab, CR or formula character, then quoted."""
+    runs only on the cells its pattern finds (found by Arrow), then quoted."""
     from .export import safe_csv_cell
 
     arr = arr.cast(pa.large_string())
-    maybe = pc.fill_null(pc.match_substring_regex(arr, _MAYBE_RISKY), False)
+    maybe = pc.fill_null(pc.match_substring_regex(arr, _risky_cell_re2()), False)
     if pc.any(maybe).as_py():
         fixed = [safe_csv_cell(v) for v in arr.filter(maybe).to_pylist()]
         arr = pc.replace_with_mask(arr, maybe, pa.array(fixed, pa.large_string()))
     return _quoted(arr)
+
+
+@functools.cache
+def _risky_cell_re2() -> str:
+    """core.export._RISKY_CELL for Arrow's RE2: the same pattern with Python's \\s spelled out
+    (the characters str.isspace() accepts, as Python's re does), every character as \\x{...}."""
+    from .export import INVISIBLE_CHARS, LINE_BREAKS, TRIGGER_CHARS
+
+    spaces = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+    def chars(text: str) -> str:
+        return "".join(f"\\x{{{ord(c):x}}}" for c in text)
+
+    return (f"(?:^|[{chars(LINE_BREAKS)}])"
+            f"(?:[{chars(chr(9) + chr(13))}]|[{chars(spaces + INVISIBLE_CHARS)}]*[{chars(TRIGGER_CHARS)}])")
 
 
 def _cell_text(v) -> str:

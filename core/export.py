@@ -30,9 +30,11 @@ LABEL_COLUMNS = ("given_label", "predicted_label", "suggested_label", "consensus
 # Everything str.splitlines() breaks a line at: a reader (or a spreadsheet) may start a new row or line there.
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 # A line whose first visible character is one of these runs as a formula (ASCII and full-width forms).
-_TRIGGERS = "=+\\-@\uff1d\uff0b\uff0d\uff20"
-# Characters a spreadsheet skips before deciding: whitespace and the zero-width ones str.isspace() misses.
-_INVISIBLE = "\\s\u200b\u200c\u200d\u2060\ufeff"
+TRIGGER_CHARS = "=+-@\uff1d\uff0b\uff0d\uff20"
+# Characters a spreadsheet skips before deciding, besides whitespace (str.isspace, regex \s): the zero-width ones.
+INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff"
+_TRIGGERS = re.escape(TRIGGER_CHARS)
+_INVISIBLE = "\\s" + INVISIBLE_CHARS
 _RISKY_LINE = re.compile(f"[\\t\\r]|[{_INVISIBLE}]*[{_TRIGGERS}]")
 _RISKY_CELL = re.compile(f"(?:\\A|[{LINE_BREAKS}])(?:[\\t\\r]|[{_INVISIBLE}]*[{_TRIGGERS}])")
 

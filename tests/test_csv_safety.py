@@ -137,6 +137,16 @@ def test_bulk_writer_writes_the_reference_bytes(tmp_path, monkeypatch, seed):
     assert write_csv(table.iloc[:0], tmp_path / "e.csv").read_bytes() == reference_csv_bytes(table.iloc[:0])
 
 
+def test_bulk_writer_neutralises_after_every_kind_of_blank(tmp_path):
+    """Cells of every whitespace character (what a formula may hide behind), breaks and formula starts:
+    the bulk writer finds the cells to neutralise with its own pattern and writes the reference bytes."""
+    blanks = [c for c in map(chr, range(0x3001)) if c.isspace()] + list("\u200b\u200c\u200d\u2060\ufeff")
+    pieces = PIECES + blanks + ["\uff0b", "\uff0d", "\uff20", "a-b", "x=y"]
+    rng = random.Random(7)
+    table = pd.DataFrame({"cell": ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 5))) for _ in range(20_000)]})
+    assert write_csv(table, tmp_path / "b.csv").read_bytes() == reference_csv_bytes(table)
+
+
 def test_text_is_quoted_and_numbers_are_bare(tmp_path):
     path = write_csv(pd.DataFrame({"t": ["a,b", "ok\r=HYPERLINK(\"http://evil\")"], "n": [-2, 7]}), tmp_path / "q.csv")
     raw = path.read_bytes().decode("utf-8")
