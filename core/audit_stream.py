@@ -325,7 +325,7 @@ class _PairTops:
     ties at the cut kept: cleanlab's prune_by_noise_rate picks, streamed.
 
     Written by hand because no library keeps many bounded selections at once. All pairs are
-    updated together with numpy (one lexsort per flush), so the cost does not grow with the
+    updated together with numpy (one sort per flush), so the cost does not grow with the
     K * (K - 1) pairs in Python (at 345 classes a per-pair loop spent minutes per million rows).
     ``cuts`` (K x K): a value at or below which an entry may still be among its pair's m
     smallest (+inf while fewer than m are held, -inf for a pair that takes nothing); it only
@@ -369,7 +369,12 @@ class _PairTops:
         vals = np.concatenate([self.vals, *(f[1] for f in self._pending)])
         rows = np.concatenate([self.rows, *(f[2] for f in self._pending)])
         self._pending, self._n_pending = [], 0
-        order = np.lexsort((vals, pair))
+        # by pair, values ascending within each (ties in any order: all ties at a cut are kept): an
+        # unstable (SIMD) sort of the values, then a stable sort of the pair ids, a radix sort when
+        # they fit 16 bits; 2-4x faster than np.lexsort
+        order = np.argsort(vals)
+        ids = pair[order]
+        order = order[np.argsort(ids.astype(np.uint16) if self.k * self.k <= 1 << 16 else ids, kind="stable")]
         pair, vals, rows = pair[order], vals[order], rows[order]
         ids, start, count = np.unique(pair, return_index=True, return_counts=True)
         m = self.m[ids]
