@@ -136,3 +136,36 @@ def test_pair_counts_and_confidence_histogram():
     assert edges.tolist() == pytest.approx([0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
     assert right.tolist() == [1, 0, 0, 0, 1]
     assert wrong.tolist() == [0, 1, 0, 0, 1]
+
+
+def test_text_search_equals_pyarrow_ignore_case_on_tricky_text():
+    """The search (numpy fast path on ASCII needles, chunked on threads) returns exactly the rows of
+    pyarrow's case-insensitive literal match (Unicode simple case folding), nulls never matching."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ascii_words = ["Dog on a mat", "a.b (c) [x] \\d *+?", "^start$", "cat|dog", "", "KS ks", "x" * 40, "on\tdog"]
+    unicode_words = ["Straße", "STRASSE", "İstanbul", "istanbul", "ΣΊΣΥΦΟΣ σίσυφος", "emoji 😀 dog",
+                     "5 \u212a (kelvin)", "\u017fun (long s)", "Ünïcode", "dOG ON"]
+    rng = np.random.default_rng(3)
+    n = 300_000  # over two 131,072-row chunks: searched on the thread pool
+    text = np.array(ascii_words, dtype=object)[rng.integers(0, len(ascii_words), n)]
+    tail = rng.random(n) < 0.5
+    tail[: n // 2] = False  # the first chunk is pure ASCII, later ones are mixed
+    text[tail] = np.array(unicode_words, dtype=object)[rng.integers(0, len(unicode_words), tail.sum())]
+    text[rng.random(n) < 0.01] = None
+    df = pd.DataFrame({"text": text, "given_label": np.zeros(n, dtype=int)})
+    t = ExampleTable.from_frame(df, ["a"], search_columns=("text",))
+    column = pa.array(text, type=pa.large_string())
+    queries = ["dog on", "DOG", "a.b (c)", "[x]", "\\d", "*+?", "^start$", "cat|dog", "   ", "5 k", "sun", "s",
+               "ks", "straße", "strasse", "STRASSE", "istanbul", "İSTANBUL", "σίσυφος", "😀", "ünï", "xxxxxxxxxxxxxxxxxxxxxx",
+               "on\td", "n a m", "zzz"]
+    for query in queries:
+        expected = pc.fill_null(pc.match_substring(column, query.strip(), ignore_case=True), False).to_numpy(zero_copy_only=False)
+        assert np.array_equal(t.mask(TableFilter(text=query)), expected), query
+    assert t.view(TableFilter(text="")).size == n  # an empty query keeps every row, nulls too
+    assert not t.mask(TableFilter(text="   "))[pd.isna(text)].any()  # a blank one matches every non-null text
+    by_row = {w: bool(t.mask(TableFilter(text="dog on"))[np.flatnonzero(text == w)[0]]) for w in ("Dog on a mat", "dOG ON", "on\tdog")}
+    assert by_row == {"Dog on a mat": True, "dOG ON": True, "on\tdog": False}
+    kelvin = np.flatnonzero(text == "5 \u212a (kelvin)")[0]
+    assert t.mask(TableFilter(text="5 k"))[kelvin]  # K KELVIN SIGN folds to k, as in pyarrow
