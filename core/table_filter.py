@@ -313,7 +313,7 @@ def _ascii_match(arr: pa.Array, needle: str, sample: int = 1 << 14) -> np.ndarra
         return hit
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64 if pa.types.is_large_string(typ) else np.int32)
-    offsets = offsets[arr.offset:arr.offset + n + 1].astype(np.int64)
+    offsets = offsets[arr.offset:arr.offset + n + 1].astype(np.int64, copy=False)
     lo, hi = int(offsets[0]), int(offsets[-1])
     if data_buf is None or hi - lo < len(needle):
         return hit
