@@ -354,8 +354,11 @@ def _ascii_match(arr: pa.Array, needle: str, sample: int = 1 << 14) -> np.ndarra
 _SCRATCH = threading.local()
 
 
-def _scratch(name: str, size: int, dtype) -> np.ndarray:
-    """A reusable array of ``size`` elements for this thread (saves a page-faulting allocation per chunk)."""
+def _scratch(name: str, size: int, dtype, keep: int = 1 << 24) -> np.ndarray:
+    """An array of ``size`` elements, reused by this thread up to ``keep`` elements (saves a
+    page-faulting allocation per chunk; larger ones, e.g. chunks of long texts, are not kept)."""
+    if size > keep:
+        return np.empty(size, dtype=dtype)
     buf = getattr(_SCRATCH, name, None)
     if buf is None or buf.size < size:
         buf = np.empty(max(size, 1), dtype=dtype)
