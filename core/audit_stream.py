@@ -246,10 +246,12 @@ class PredictionChunks:
     clipped and renormalised when any row of the file needed it.
     """
 
-    def __init__(self, path, *, logits: bool, n_examples: int, n_classes: int):
+    def __init__(self, path, *, logits: bool, n_examples: int, n_classes: int, array: np.ndarray | None = None):
+        """path: the ``.npy`` (named in messages); array: its contents when already at hand
+        (a project's stored predictions), else the file is memory-mapped."""
         self.source = src = str(path)
         self.logits = logits
-        self.array = arr = _open_npy(path, "predictions")
+        self.array = arr = _open_npy(path, "predictions") if array is None else array
         if arr.dtype.kind not in "biuf":
             raise InputError(f"{src}: predictions must be numbers, got dtype {arr.dtype}")
         if arr.ndim != 2:
@@ -1022,3 +1024,27 @@ def run_streamed_audit(config: "AuditConfig", ctx: RunContext | None = None) -> 
         **extra,
     }
     return StreamedReport(config, streamed, summary, dataset=dataset, reviews=reviews, notices=ctx.notices)
+
+
+def reopen_streamed(config: "AuditConfig", dataset: "Dataset", pred_probs: np.ndarray, examples: pd.DataFrame,
+                    summary: dict, *, source: str, ctx: RunContext | None = None) -> StreamedReport:
+    """The StreamedReport of a saved out-of-core run, without scoring again.
+
+    The class-level results (thresholds, confident joint, calibration, flags) are
+    recomputed chunk by chunk from the stored ``pred_probs`` (n, k), as the run
+    computed them (the GIL is released between chunks, so a GUI stays responsive);
+    ``examples`` and ``summary`` are the stored ones. ``source`` names the project in messages.
+    """
+    ctx = ctx or RunContext()
+    names = list(dataset.class_names)
+    labels = examples["given_label"].to_numpy()
+    preds = PredictionChunks(source, logits=False, n_examples=len(labels), n_classes=len(names), array=pred_probs)
+    streamed = stream_label_audit(preds, labels, names, ctx)
+    reviews = None
+    if config.reviews and Path(config.reviews).exists():
+        from .verdicts import load_reviews
+
+        reviews = load_reviews(config.reviews, n_examples=len(labels), class_names=names)
+    report = StreamedReport(config, streamed, summary, dataset=dataset, reviews=reviews, notices=ctx.notices)
+    report._examples = examples
+    return report

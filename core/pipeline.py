@@ -366,9 +366,14 @@ def report_from_saved(dataset: "Dataset", pred_probs: np.ndarray, examples: pd.D
     The audit and calibration are recomputed from the stored ``pred_probs`` (read from
     ``source``, the project file); ``examples`` and ``summary`` are the stored ones, and
     the report keeps the run's own ``config``. Reviews are re-read only when their file is
-    still there. ``report.notices`` holds the notices of ``ctx``.
+    still there. ``report.notices`` holds the notices of ``ctx``. An out-of-core run (its
+    summary has ``out_of_core``) is recomputed out of core: a StreamedReport.
     """
     ctx = ctx or RunContext()
+    if "out_of_core" in summary:  # an out-of-core run: recomputed out of core too, as fast and as light
+        from .audit_stream import reopen_streamed
+
+        return reopen_streamed(config, dataset, pred_probs, examples, summary, source=source, ctx=ctx)
     stored = replace(config, pred_probs=source, logits=None, model=None,
                      reviews=config.reviews if config.reviews and Path(config.reviews).exists() else None)
     report = audit_arrays(dataset, pred_probs, config=stored, ctx=ctx)

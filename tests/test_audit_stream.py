@@ -259,3 +259,30 @@ def test_streamed_outputs_with_a_recalibration_applied_later(tmp_path, monkeypat
     paths = write_outputs(streamed, tmp_path / "out")
     np.testing.assert_array_equal(np.load(paths["pred_probs_recalibrated"]), recalibrated)
     assert len(pd.read_parquet(paths["examples"])) == 20_000
+
+
+def test_reopened_streamed_project_shows_what_the_run_showed(tmp_path, monkeypatch, small_chunks):
+    from labelaudit.core.project import Project
+    from labelaudit.gui.results import prepare_results
+
+    labels, probs = _synthetic(30_000, 3, dtype=np.float64)
+    streamed, in_memory = _run_both(tmp_path, monkeypatch, labels, probs)
+    Project.create_from_report(tmp_path / "run.labelaudit", streamed).close()
+    project, report, status = Project.reopen(tmp_path / "run.labelaudit")
+    try:
+        assert status == "ok" and isinstance(report, audit_stream.StreamedReport)  # recomputed out of core
+        assert report.summary == streamed.summary and report.notices == []
+        np.testing.assert_array_equal(report.streamed.flagged_rows, streamed.streamed.flagged_rows)
+        pd.testing.assert_frame_equal(report.examples, streamed.examples, check_dtype=False)
+        for key in ("ece", "ece_equal_mass", "mce", "brier", "nll", "auroc", "accuracy"):
+            # sums taken in whichever order the chunk threads finish: equal to the last bits, as two runs are
+            assert report.calibration[key] == pytest.approx(streamed.calibration[key], rel=1e-12)
+        for run in (streamed, in_memory):
+            pd.testing.assert_frame_equal(report.audit.issues_per_class, run.audit.issues_per_class)
+            pd.testing.assert_frame_equal(report.audit.top_corrections, run.audit.top_corrections)
+            np.testing.assert_array_equal(report.audit.confident_joint, run.audit.confident_joint)
+        a, b = prepare_results(report), prepare_results(streamed)
+        np.testing.assert_array_equal(a.confusion, b.confusion)
+        pd.testing.assert_frame_equal(a.reliability, b.reliability, check_exact=False, rtol=1e-12)
+    finally:
+        project.close()
