@@ -662,9 +662,10 @@ def _encode_labels(col: pd.Series, source: str, name: str, class_list, classes_s
         nested = np.flatnonzero(col.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy())
         if len(nested):
             r = int(nested[0])
-            kind = "an object" if isinstance(col.iloc[r], dict) else "a list"
-            raise InputError(f"{source}: row {r}: the label in column {name!r} is {kind}, not one class "
-                             f"(multi-label data is not supported)")
+            if isinstance(col.iloc[r], dict):
+                raise InputError(f"{source}: row {r}: the label in column {name!r} is an object, not a class")
+            raise InputError(f"{source}: row {r}: the label in column {name!r} is a list, not one class (for several "
+                             f"classes per example use --multi-label, in the window 'Several classes per example')")
     if ptypes.is_bool_dtype(col):  # True/False labels keep their names (classes "False", "True")
         col = col.astype(object).map(lambda v: v if _is_missing(v) else str(bool(v)))
     missing = col.isna().to_numpy().copy()

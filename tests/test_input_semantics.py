@@ -24,16 +24,18 @@ def audit(capsys, *argv) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("label, kind", [(["x", "y"], "a list"), ({"x": 1}, "an object")])
-def test_list_or_dict_labels_are_bad_input(tmp_path, capsys, label, kind):
+@pytest.mark.parametrize("label, says", [
+    (["x", "y"], "is a list, not one class (for several classes per example use --multi-label, "
+                 "in the window 'Several classes per example')"),
+    ({"x": 1}, "is an object, not a class")])
+def test_list_or_dict_labels_are_bad_input(tmp_path, capsys, label, says):
     data = tmp_path / "d.jsonl"
     rows = [{"text": f"t{i}", "label": "xy"[i % 2]} for i in range(4)] + [{"text": "t4", "label": label}]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     np.save(tmp_path / "p.npy", np.full((5, 2), 0.5))
     code, err = audit(capsys, data, "--pred-probs", tmp_path / "p.npy", "--out", tmp_path / "o")
     assert code == 2
-    assert err.strip().splitlines() == [f"labelaudit: error: {data}: row 4: the label in column 'label' is {kind}, "
-                                        "not one class (multi-label data is not supported)"]
+    assert err.strip().splitlines() == [f"labelaudit: error: {data}: row 4: the label in column 'label' {says}"]
 
 
 def test_parquet_list_labels_are_bad_input(tmp_path):
