@@ -433,6 +433,14 @@ class MultiLabelReview:
         labels = set(self.current(row)) ^ {cls}
         return self._record(row, "edit", sorted(labels))
 
+    def frozen(self) -> "MultiLabelReview":
+        """A copy whose decisions stay as they are now, while this review goes on (for a background export)."""
+        import copy
+
+        out = copy.copy(self)
+        out.decisions = dict(self.decisions)  # its values are replaced, never changed in place
+        return out
+
     def cleanset(self) -> pd.DataFrame:
         """The data table plus ``given_labels``, ``corrected_labels`` (decided set, else given) and ``decision``."""
         table = self.report.data.table.copy()

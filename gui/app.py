@@ -202,7 +202,11 @@ def run_gui(config=None, *, run: bool = False, demo: bool = False, project: str 
     quit_ms = os.environ.get("LABELAUDIT_SMOKE_QUIT_MS")
     if quit_ms:  # packaging smoke runs (packaging/): report what loaded, then quit
         QTimer.singleShot(int(quit_ms), lambda: smoke_quit(app, window))
-    return app.exec()
+    code = app.exec()
+    from .exporting import wait_for_writes
+
+    wait_for_writes(60)  # an export still writing when the window closed finishes its file (not a stray temp file)
+    return code
 
 
 def smoke_quit(app: QApplication, window) -> None:

@@ -39,6 +39,7 @@ from .setup_dialog import DATA_FILTER, AuditSetupDialog
 from .start_page import StartPage
 from .state import ResultsState
 from .turns import later
+from .exporting import Exports
 from .worker import AuditThread, StallMeter, run_in_pool
 
 log = logging.getLogger("labelaudit.gui")
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.stall = StallMeter(parent=self)
         self.escape_cancels = EscapeCancels(self)
+        self.exports = Exports(self, self.set_status, self.show_error)
 
         self._make_actions()
         self._make_menus()
@@ -549,6 +551,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "multilabel_tab", None) is None:
             self.multilabel_tab = MultiLabelTab()
             self.multilabel_tab.failed.connect(self.show_error)
+            self.multilabel_tab.status.connect(self.set_status)
             self.add_tab(self.multilabel_tab, "Multi-label")
         self.set_status(f"Auditing {Path(config.data).name} (multi-label)…")
 
@@ -668,8 +671,9 @@ class MainWindow(QMainWindow):
             self.settings.setValue("export_dir", str(Path(path).parent))
         return path or None
 
-    def export_flagged(self, path: str | None = None) -> Path | None:
-        """Write the flagged examples as the CLI's flagged.csv (core.export); returns the path."""
+    def export_flagged(self, path: str | None = None) -> int | None:
+        """Write the flagged examples as the CLI's flagged.csv (core.export) in the background;
+        returns the export's job (see gui.exporting), or None when nothing was started."""
         report = self.state.report
         if report is None:
             return None
@@ -678,17 +682,18 @@ class MainWindow(QMainWindow):
             return None
         from labelaudit.core.export import flagged_table, write_csv
 
-        try:
-            table = flagged_table(report.examples, report.class_names)
-            out = write_csv(table, path)
-        except OSError as err:
-            self.show_error(f"{path}: cannot write the file ({err.strerror})")
-            return None
-        self.set_status(f"Wrote {len(table):,} flagged examples to {out}")
-        return out
+        examples, names = report.examples.copy(deep=False), report.class_names  # as they are now
 
-    def export_view(self, path: str | None = None) -> Path | None:
-        """Write the rows the table shows, in its order, with labels as class names (core.export)."""
+        def write():
+            table = flagged_table(examples, names)
+            return len(table), write_csv(table, path)
+
+        return self.exports.start(path, "the flagged examples", write,
+                                  lambda r: f"Wrote {r[0]:,} flagged examples to {r[1]}")
+
+    def export_view(self, path: str | None = None) -> int | None:
+        """Write the rows the table shows, in its order, with labels as class names (core.export), in the
+        background; returns the export's job, or None. The rows are the view's when called."""
         report = self.state.report
         if report is None:
             return None
@@ -697,30 +702,30 @@ class MainWindow(QMainWindow):
             return None
         from labelaudit.core.export import with_class_names, write_csv
 
-        try:
-            rows = report.examples.iloc[self.state.rows]
-            out = write_csv(with_class_names(rows, report.class_names), path)
-        except OSError as err:
-            self.show_error(f"{path}: cannot write the file ({err.strerror})")
-            return None
-        self.set_status(f"Wrote {len(rows):,} examples to {out}")
-        return out
+        # the view's rows array is replaced, never changed in place, when the view changes
+        rows, examples, names = self.state.rows, report.examples.copy(deep=False), report.class_names
 
-    def save_outputs(self, folder: str | None = None) -> None:
-        """Write the CLI's output files (core.export.write_outputs) to ``folder`` in the background."""
+        def write():
+            table = with_class_names(examples.iloc[rows], names)
+            return len(table), write_csv(table, path)
+
+        return self.exports.start(path, "the table view", write, lambda r: f"Wrote {r[0]:,} examples to {r[1]}")
+
+    def save_outputs(self, folder: str | None = None) -> int | None:
+        """Write the CLI's output files (core.export.write_outputs) to ``folder`` in the background;
+        returns the export's job, or None."""
         report = self.state.report
         if report is None:
-            return
+            return None
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Save all outputs to folder", self.settings.value("export_dir", str(Path.home())))
             if not folder:
-                return
+                return None
         from labelaudit.core.export import write_outputs
 
-        self.set_status(f"Writing outputs to {folder}…")
-        run_in_pool(lambda: write_outputs(report, folder),
-                    lambda paths: self.set_status(f"Wrote {', '.join(p.name for p in paths.values())} to {folder}"),
-                    self.show_error, owner=self)
+        return self.exports.start(folder, "outputs", lambda: write_outputs(report, folder),
+                                  lambda paths: f"Wrote {', '.join(p.name for p in paths.values())} to {folder}",
+                                  cannot_write=None)
 
     def export_plot(self, path: str | None = None, fmt: str = "png") -> Path | None:
         """Save the plot shown in the Explore tab as PNG or SVG."""

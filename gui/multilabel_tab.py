@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from labelaudit.core.multilabel import MultiLabelReview, class_reliability, decisions_path
 
 from . import reliability, theme
+from .exporting import Exports
 
 CLASS_COLUMNS = (("class_name", "Class"), ("n_positive", "Positives"), ("n_issues", "Issues"), ("ece", "ECE"),
                  ("mce", "MCE"), ("brier", "Brier"), ("auroc", "AUROC"))
@@ -44,14 +45,17 @@ def _fmt(value) -> str:
 
 
 class MultiLabelTab(QWidget):
-    """``show_report(report, decisions=None)`` shows a MultiLabelReport; ``failed(str)`` carries errors."""
+    """``show_report(report, decisions=None)`` shows a MultiLabelReport; ``failed(str)`` carries errors,
+    ``status(str)`` what an export does."""
 
     failed = Signal(str)
+    status = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.report = None
         self.review: MultiLabelReview | None = None
+        self.exports = Exports(self, self.status.emit, lambda reason, _details: self.failed.emit(reason))
         self.setFocusPolicy(Qt.StrongFocus)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -212,20 +216,25 @@ class MultiLabelTab(QWidget):
         r = min(max(self.queue.currentRow() + step, 0), self.queue.rowCount() - 1)
         self.queue.setCurrentCell(r, 0)
 
-    def export_cleanset(self, path: str) -> None:
-        """Write the cleanset (data + given_labels, corrected_labels, decision) as CSV or Parquet."""
+    def export_cleanset(self, path: str) -> int | None:
+        """Write the cleanset (data + given_labels, corrected_labels, decision) as CSV or Parquet in the
+        background, with the decisions made until now; returns the export's job (see gui.exporting)."""
         from labelaudit.core.export import write_csv
 
-        table = self.review.cleanset()
-        if str(path).lower().endswith(".parquet"):
-            table.to_parquet(path, index=False)
-        else:
-            write_csv(table, path)
+        review = self.review.frozen()
+
+        def write():
+            table = review.cleanset()
+            if str(path).lower().endswith(".parquet"):
+                table.to_parquet(path, index=False)
+            else:
+                write_csv(table, path)
+            return path
+
+        return self.exports.start(path, "the cleanset", write, lambda out: f"Wrote the cleanset to {out}",
+                                  cannot_write="{path}: cannot write ({reason})")
 
     def _export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export cleanset", "cleanset.csv", "CSV (*.csv);;Parquet (*.parquet)")
         if path:
-            try:
-                self.export_cleanset(path)
-            except OSError as err:
-                self.failed.emit(f"{path}: cannot write ({err.strerror})")
+            self.export_cleanset(path)

@@ -9,7 +9,7 @@ The controller hosts the Review tab (:class:`gui.review_panel.ReviewPanel`),
 fills the table's Decided and Decision columns from the project, and adds the
 File menu's project actions: open, save as, import human validation, export
 the cleanset and the decisions log. All computation is in ``core.project`` and
-``core.cleanset``; project files are written off the GUI thread.
+``core.cleanset``; project files are written, and exports run, off the GUI thread.
 """
 
 from __future__ import annotations
@@ -445,7 +445,9 @@ class ProjectController(QObject):
             f"{counts.get('decided_flagged', 0):,} of them are on flagged examples.")
         return n
 
-    def export_cleanset(self, path: str | None = None, drop_excluded: bool | None = None) -> Path | None:
+    def export_cleanset(self, path: str | None = None, drop_excluded: bool | None = None) -> int | None:
+        """Write the project's cleanset (core.cleanset) to ``path`` in the background; returns the
+        export's job (see gui.exporting), or None when nothing was started."""
         if self.project is None:
             return None
         if path is None:
@@ -459,9 +461,12 @@ class ProjectController(QObject):
             drop_excluded = answer == QMessageBox.Yes
         from labelaudit.core.cleanset import export_cleanset
 
-        return self._export(lambda: export_cleanset(self.project, path, drop_excluded=drop_excluded), "cleanset")
+        return self._export(path, lambda project: export_cleanset(project, path, drop_excluded=drop_excluded),
+                            "cleanset")
 
-    def export_decisions(self, path: str | None = None) -> Path | None:
+    def export_decisions(self, path: str | None = None) -> int | None:
+        """Write the project's decisions log (core.cleanset) to ``path`` in the background; returns the
+        export's job, or None."""
         if self.project is None:
             return None
         if path is None:
@@ -470,18 +475,21 @@ class ProjectController(QObject):
                 return None
         from labelaudit.core.cleanset import export_decisions
 
-        return self._export(lambda: export_decisions(self.project, path), "decisions log")
+        return self._export(path, lambda project: export_decisions(project, path), "decisions log")
 
-    def _export(self, write, what: str) -> Path | None:
-        try:
-            written = Path(write())
-        except Exception as err:
-            from .worker import one_line
+    def _export(self, path, write, what: str) -> int | None:
+        """Run ``write(project)`` on the thread pool with the project file opened read-only there (its own
+        SQLite connection, not the GUI's), so it sees every decision committed before this call."""
+        source = self.project.path
 
-            self.window.show_error(one_line(err))
-            return None
-        self.window.set_status(f"Wrote the {what} to {written}")
-        return written
+        def work():
+            from labelaudit.core.project import Project
+
+            with Project.open(source, read_only=True) as project:
+                return Path(write(project))
+
+        return self.window.exports.start(path, f"the {what}", work, lambda written: f"Wrote the {what} to {written}",
+                                         cannot_write=None)
 
     def _ask_path(self, title: str, name: str, file_filter: str, *, save: bool = False, folder: Path | None = None) -> str:
         """A file dialog starting in ``folder`` (default: the home folder), at ``name`` when saving;

@@ -94,9 +94,12 @@ def test_open_run_filter_by_bin_and_export(qtbot, window, text_data, tmp_path):
     assert chips == [("bin", f"Bin {b + 1}/15")]
 
     # export the view (that bin) and the flagged examples
-    view_csv = window.export_view(str(tmp_path / "view.csv"))
+    view_csv, out = tmp_path / "view.csv", tmp_path / "flagged.csv"
+    assert window.export_view(str(view_csv)) is not None
+    qtbot.waitUntil(lambda: window.exports.pending == 0, timeout=10_000)  # written in the background
     assert len(pd.read_csv(view_csv)) == len(in_bin)
-    out = window.export_flagged(str(tmp_path / "flagged.csv"))
+    assert window.export_flagged(str(out)) is not None
+    qtbot.waitUntil(lambda: window.exports.pending == 0, timeout=10_000)
     got = pd.read_csv(out, keep_default_na=False)
     expected = flagged_table(report.examples, report.class_names)
     assert list(got.columns) == list(expected.columns)

@@ -54,13 +54,16 @@ def test_review_in_the_app_survives_reopening(qtbot, tmp_path, text_data):  # no
     # save as, export the cleanset, then reopen in a new window
     saved = projects.save_project_as(str(tmp_path / "tickets"))
     assert saved.name == "tickets.labelaudit" and saved.exists()
-    out = projects.export_cleanset(str(tmp_path / "clean.csv"), drop_excluded=True)
+    out, log = tmp_path / "clean.csv", tmp_path / "decisions.csv"
+    assert projects.export_cleanset(str(out), drop_excluded=True) is not None
+    assert projects.export_decisions(str(log)) is not None
+    qtbot.waitUntil(lambda: window.exports.pending == 0, timeout=20_000)  # both written in the background
     clean = pd.read_csv(out)
     assert len(clean) == text_data["n"] - 1
     original = pd.read_csv(text_data["csv"])
     row = clean.set_index("id").loc[original["id"][first]]
     assert row["corrected_label"] == report.class_names[suggested[first]]
-    decisions = pd.read_csv(projects.export_decisions(str(tmp_path / "decisions.csv")))
+    decisions = pd.read_csv(log)
     assert decisions["action"].tolist() == ["accept", "keep", "exclude"]
 
     other = make_window(qtbot, tmp_path, "other.ini")

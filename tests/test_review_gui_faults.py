@@ -110,8 +110,10 @@ def test_window_opens_a_project_it_cannot_write_read_only(qtbot, tmp_path, monke
     panel = window.projects.panel
     assert panel.read_only_label.text().startswith("Read-only: on read-only media.")
     assert window.projects.project.read_only == "on read-only media"
-    out = window.projects.export_decisions(str(tmp_path / "decisions.csv"))  # exports work
-    assert out is not None and out.exists()
+    out = tmp_path / "decisions.csv"
+    assert window.projects.export_decisions(str(out)) is not None  # exports work
+    qtbot.waitUntil(lambda: window.exports.pending == 0, timeout=10_000)
+    assert out.exists() and window.last_error is None
 
 
 @pytest.mark.parametrize("sql, params, reason", [
