@@ -81,28 +81,47 @@ def cleanset_table(project: Project, *, drop_excluded: bool = False, use_consens
     given = examples["given_label"].to_numpy(dtype=np.int64)
     if dataset.n != len(given):
         raise InputError(f"{project.dataset_path}: has {dataset.n} rows but the project audited {len(given)}")
-    names = np.asarray(project.class_names, dtype=object)
+    names = project.class_names
 
-    corrected = names[given].copy()
+    corrected = given.copy()  # class indices, -1 for none
     if use_consensus:
         if "consensus_label" not in examples.columns:
             raise InputError(f"{project.path}: the project has no consensus labels; audit with --annotators "
                              "long|wide|votes first")
-        corrected = names[examples["consensus_label"].to_numpy(dtype=np.int64)].copy()
-    decision = np.full(len(given), None, dtype=object)
+        corrected = examples["consensus_label"].to_numpy(dtype=np.int64).copy()
     eff = project.effective_decisions()
     rows, actions, labels = eff["row"].to_numpy(), eff["action"].to_numpy(dtype=object), eff["label"].to_numpy()
-    decision[rows] = actions
+    kinds = sorted(set(actions.tolist()))
+    decision = np.full(len(given), -1, dtype=np.int64)  # index into kinds, -1 for undecided
+    decision[rows] = np.searchsorted(kinds, actions)
     has_label = labels >= 0
-    corrected[rows[has_label]] = names[labels[has_label]]
-    corrected[rows[actions == "exclude"]] = None
+    corrected[rows[has_label]] = labels[has_label]
+    excluded = np.zeros(len(given), dtype=bool)
+    excluded[rows[actions == "exclude"]] = True
+    corrected[excluded] = -1
 
     table = dataset.table.copy()
-    for col, values in (("given_label", names[given]), ("corrected_label", corrected), ("decision", decision)):
+    for col, values in (("given_label", _text(names, given)), ("corrected_label", _text(names, corrected)),
+                        ("decision", _text(kinds, decision))):
         table[f"labelaudit_{col}" if col in dataset.table.columns else col] = values
     if drop_excluded:
-        table = table[decision != "exclude"]
+        table = table[~excluded]
     return table
+
+
+def _text(words: list[str], codes: np.ndarray):
+    """``words[codes]`` (-1: missing) as the column pandas makes of that object array, built in Arrow:
+    a million Python strings held the GIL for 50-80 ms converting (a stall of the window exporting)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    missing = codes < 0
+    inferred = pd.Series(np.array(["x"], dtype=object)).dtype  # str (Arrow), or object where pandas keeps objects
+    if missing.all() or inferred == object:
+        values = np.full(len(codes), None, dtype=object)
+        values[~missing] = np.asarray(words, dtype=object)[codes[~missing]]
+        return values if not missing.all() else pd.array(values, dtype=object)  # all missing: object, as inferred
+    return pd.array(pc.take(pa.array(words, pa.large_string()), pa.array(codes, mask=missing)), dtype=inferred)
 
 
 def export_cleanset(project, out_path, *, drop_excluded: bool = False, use_consensus: bool = False) -> Path:

@@ -119,3 +119,32 @@ def test_bad_export_requests_name_the_file(reviewed, tmp_path):
     with pytest.raises(InputError, match="data.csv: the dataset changed since the project was saved"):
         export_project(path, cleanset=tmp_path / "c.csv")
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_cleanset_columns_are_what_pandas_makes_of_the_label_strings(reviewed, tmp_path):
+    """The label columns (built in Arrow) have the dtype and values pandas infers from object arrays of the
+    class names (None where missing), so the parquet file is the same; undecided-only stays an object column."""
+    import numpy as np
+
+    from labelaudit.core.cleanset import cleanset_table
+    from labelaudit.core.project import Project
+
+    path, ex, q, other = reviewed
+    names = np.array(CLASSES, dtype=object)
+    with Project.open(path, read_only=True) as project:
+        table = cleanset_table(project)
+    corrected = names[ex.given_label.to_numpy()].copy()
+    corrected[q[1]], corrected[q[2]], corrected[q[3]] = names[ex.suggested_label[q[1]]], names[other], None
+    decision = np.full(len(ex), None, dtype=object)
+    decision[q[:5]] = ["keep", "accept", "relabel", "exclude", "unsure"]
+    expected = pd.DataFrame({"given_label": names[ex.given_label.to_numpy()], "corrected_label": corrected,
+                             "decision": decision})
+    pd.testing.assert_frame_equal(table[list(expected.columns)], expected)
+    table[list(expected.columns)].to_parquet(tmp_path / "got.parquet")
+    expected.to_parquet(tmp_path / "expected.parquet")
+    assert (tmp_path / "got.parquet").read_bytes() == (tmp_path / "expected.parquet").read_bytes()
+
+    fresh = make_project(tmp_path / "fresh")  # no decisions: a column of None, as pandas keeps it
+    table = cleanset_table(fresh)
+    fresh.close()
+    assert table["decision"].dtype == object and table["decision"].isna().all()
