@@ -43,6 +43,10 @@ def test_multilabel_run_calibration_and_review(qtbot, tmp_path, planted):  # noq
     assert tab.export_cleanset(str(out)) is not None
     qtbot.waitUntil(lambda: tab.exports.pending == 0, timeout=10_000)  # written in the background
     assert window.status_label.text() == f"Wrote the cleanset to {out}"
+    bad = tmp_path / "no such folder" / "clean.csv"
+    tab.export_cleanset(str(bad))
+    qtbot.waitUntil(lambda: tab.exports.pending == 0, timeout=10_000)
+    assert window.last_error == f"{bad}: cannot write (No such file or directory)"
     clean = pd.read_csv(out, keep_default_na=False)
     assert clean["corrected_labels"][first] == "|".join(CLASSES[c] for c in sorted(before ^ {1}))
     assert clean["corrected_labels"][second] == report.examples["suggested_labels"][second]
