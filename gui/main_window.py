@@ -721,8 +721,15 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "Save all outputs to folder", self.settings.value("export_dir", str(Path.home())))
             if not folder:
                 return None
+        import copy
+        import dataclasses
+
         from labelaudit.core.export import write_outputs
 
+        # A snapshot: a recalibration applied meanwhile (apply_recalibration changes the report in
+        # place) must not give the folder a summary of one state beside examples of another.
+        report = dataclasses.replace(report, examples=report.examples.copy(deep=False),
+                                     summary=copy.deepcopy(report.summary))
         return self.exports.start(folder, "outputs", lambda: write_outputs(report, folder),
                                   lambda paths: f"Wrote {', '.join(p.name for p in paths.values())} to {folder}",
                                   cannot_write=None)

@@ -3,9 +3,11 @@ byte: the flagged examples, the table view (filtered and sorted, in view order, 
 all outputs, the project's cleanset and decisions log. A failure is one line naming the file; a second
 export to a file being written is refused; closing the window while one runs drops its late result."""
 
+import json
 import threading
 
 import numpy as np
+import pandas as pd
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from shiboken6 import isValid
@@ -89,6 +91,29 @@ def test_window_exports_equal_core_files(qtbot, window, text_data, tmp_path):  #
     assert log.read_bytes() == export_decisions(source, ref / "decisions.csv").read_bytes()
     assert b'"exclude"' in clean.read_bytes() and b'"exclude"' in log.read_bytes()
     assert window.status_label.text() in (f"Wrote the cleanset to {clean}", f"Wrote the decisions log to {log}")
+    assert window.last_error is None
+
+
+def test_all_outputs_are_the_report_as_it_was_when_asked_for(qtbot, window, text_data, tmp_path,  # noqa: F811
+                                                              monkeypatch):
+    """A recalibration applied while Save All Outputs writes changes the report in place; the folder
+    still holds one consistent set: the results as they were at the click, without the recalibration."""
+    from labelaudit.core.recalibration import recalibrate
+
+    report = run_to_results(qtbot, window, config_for(text_data))
+    gate = threading.Event()
+    real = export.write_outputs
+    monkeypatch.setattr(export, "write_outputs", lambda rep, out: (gate.wait(20), real(rep, out))[1])
+    folder = tmp_path / "outputs"
+    assert window.save_outputs(str(folder)) is not None
+    window.apply_recalibration(recalibrate(report.pred_probs, report.labels, "temperature", folds=2))
+    assert report.recalibration is not None and "recalibration" in report.summary
+    gate.set()
+    wait_exports(qtbot, window)
+    qtbot.waitUntil(lambda: "confidence_recalibrated" in window.explorer.model.columns, timeout=30_000)
+    assert "pred_probs_recalibrated.npy" not in {p.name for p in folder.iterdir()}
+    assert "recalibration" not in json.loads((folder / "summary.json").read_text())
+    assert "confidence_recalibrated" not in pd.read_parquet(folder / "examples.parquet").columns
     assert window.last_error is None
 
 
