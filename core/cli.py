@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--quiet", action="store_true", help="no progress bar")
 
     gui = sub.add_parser("gui", help="open the app, optionally with DATA loaded")
-    gui.add_argument("data", metavar="DATA|PROJECT", nargs="?", help="data to audit, or a .labelaudit project to open")
+    gui.add_argument("data", metavar="DATA|PROJECT", nargs="?",
+                     help="data to audit, a .labelaudit project to open, or a results folder of 'audit --out' to open")
     add_audit_options(gui)
     gui.add_argument("--run", action="store_true", help="start the audit at once")
 

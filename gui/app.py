@@ -163,7 +163,8 @@ def run_gui(config=None, *, run: bool = False, demo: bool = False, project: str 
 
     config: an AuditConfig to load (the start page shows it ready to run);
     run: start the audit at once; demo: prepare the bundled demo and run it;
-    project: a ``.labelaudit`` file to open with its results and decisions.
+    project: a ``.labelaudit`` file to open with its results and decisions, or a results folder
+    (``labelaudit audit --out``) to open with its results.
     """
     if os.environ.get("LABELAUDIT_DEBUG"):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

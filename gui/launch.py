@@ -14,11 +14,18 @@ from labelaudit.core.errors import InputError
 
 
 def cmd_gui(args) -> int:
-    """``labelaudit gui [DATA|PROJECT.labelaudit] [--run]``: open the window, optionally on DATA
-    (ready to run) or on a project (its results and decisions)."""
+    """``labelaudit gui [DATA|PROJECT.labelaudit|RESULTS_DIR] [--run]``: open the window, optionally on DATA
+    (ready to run), on a project (its results and decisions) or on a results folder of ``labelaudit audit --out``."""
     from pathlib import Path
 
+    from labelaudit.core.results_open import is_results_folder
+
     from .app import run_gui
+
+    if args.data and is_results_folder(args.data):
+        if args.run:
+            raise InputError(f"{args.data}: --run needs DATA; a results folder opens with its results")
+        return run_gui(project=args.data)
 
     if args.data and Path(args.data).suffix.lower() == ".labelaudit":
         if not Path(args.data).is_file():

@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self._run_started = 0.0
         self._cancelling = False
         self._busy_text: str | None = None
+        self._opening: str | None = None  # the results folder the worker thread is opening
 
         self.selection = self.state = ResultsState(self)
         self.start_page = StartPage()
@@ -164,6 +165,7 @@ class MainWindow(QMainWindow):
         sp.open_requested.connect(self.open_dialog)
         sp.demo_requested.connect(self.start_demo)
         sp.project_requested.connect(lambda: self.projects.open_project())
+        sp.results_requested.connect(self.open_results_dialog)
         sp.recent_requested.connect(self.open_recent)
         sp.run_requested.connect(self.start_run)
         sp.setup_requested.connect(lambda: self.show_setup(self.config))
@@ -190,6 +192,8 @@ class MainWindow(QMainWindow):
     def _make_actions(self) -> None:
         self.open_action = self._action("&Open…", self.open_dialog, QKeySequence.Open, "Open a dataset file or folder")
         self.open_folder_action = self._action("Open &Folder…", self.open_folder_dialog, None, "Open an image folder with one subfolder per class")
+        self.open_results_action = self._action("Open Res&ults Folder…", self.open_results_dialog, None,
+                                                "Open the folder that 'labelaudit audit --out' wrote, as the run it holds")
         self.demo_action = self._action("Open the &Demo", self.start_demo, None, "Audit scikit-learn's digits with 5% planted label errors")
         self.setup_action = self._action("&Settings…", lambda: self.show_setup(self.config), "Ctrl+,", "Change the data columns, model and options")
         self.run_action = self._action("&Run Audit", self.start_run, "Ctrl+R", "Run the audit")
@@ -214,7 +218,7 @@ class MainWindow(QMainWindow):
     def _make_menus(self) -> None:
         m = self.menuBar()
         f = self.file_menu = m.addMenu("&File")
-        f.addActions([self.open_action, self.open_folder_action])
+        f.addActions([self.open_action, self.open_folder_action, self.open_results_action])
         self.recent_menu = f.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         f.addAction(self.demo_action)
@@ -420,7 +424,8 @@ class MainWindow(QMainWindow):
         has = self.state.report is not None
         self.run_action.setEnabled(not self.running and self.config is not None and bool(self.config.data))
         self.cancel_action.setEnabled(self.running and not self._cancelling)
-        for a in (self.open_action, self.open_folder_action, self.demo_action, self.setup_action):
+        for a in (self.open_action, self.open_folder_action, self.open_results_action, self.demo_action,
+                  self.setup_action):
             a.setEnabled(not self.running)
         self.recent_menu.setEnabled(not self.running)
         for a in (self.export_action, self.export_view_action, self.save_outputs_action, self.find_action,
@@ -444,11 +449,27 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
+    def open_results_dialog(self) -> None:
+        start = self.settings.value("results_dir", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Open results folder (labelaudit audit --out)", start)
+        if path:
+            self.settings.setValue("results_dir", str(Path(path).parent))
+            self.open_path(path)
+
     def open_path(self, path: str) -> None:
-        """Open a project (``.labelaudit``) with its results, or the setup dialog on data at ``path``
-        (with the settings remembered from the last time it was opened)."""
+        """Open a project (``.labelaudit``) or a results folder (``labelaudit audit --out``) with its
+        results, or the setup dialog on data at ``path`` (with the settings remembered from the last
+        time it was opened)."""
+        from labelaudit.core.results_folder import MANIFEST
+        from labelaudit.core.results_open import is_results_folder
+
         if Path(path).suffix.lower() == PROJECT_SUFFIX:
             self.projects.open_project(str(path))
+            return
+        if Path(path).name == MANIFEST:  # the manifest picked in File > Open: its folder
+            path = str(Path(path).parent)
+        if is_results_folder(path):
+            self.open_results(str(path))
             return
         remembered = self._recent_config(path)
         self.show_setup(remembered or AuditConfig(data=str(path)))
@@ -509,6 +530,21 @@ class MainWindow(QMainWindow):
 
         run_in_pool(make_demo, made, failed, owner=self)
 
+    def open_results(self, folder: str) -> bool:
+        """Open the results folder ``labelaudit audit --out`` wrote (core.results_open) on the worker
+        thread, with progress and Esc to cancel; the results are then kept in a project like a run's.
+        A bad folder is one line in a dialog. Returns False if it cannot start (a run is going)."""
+        if self.running:
+            return False
+        from labelaudit.core.results_open import open_results
+
+        self._opening = str(folder)
+        started = self._start_thread(None, lambda _config, ctx: open_results(folder, ctx),
+                                     f"Opening the results in {Path(folder).name}…")
+        if not started:
+            self._opening = None
+        return started
+
     # -- running --------------------------------------------------------------
     def start_run(self) -> bool:
         """Start the audit of ``self.config`` on the worker thread. Returns False if it cannot start."""
@@ -517,8 +553,17 @@ class MainWindow(QMainWindow):
         config = self.config
         if getattr(config, "multi_label", False):
             return self._start_multilabel(config)
+        self._opening = None
+        if self.state.report is None:
+            message = f"Auditing {Path(config.data).name}: loading the data…"
+        else:  # the finished results stay on screen until the new run succeeds
+            message = f"Running the audit again on {Path(config.data).name} (the results shown stay until it ends)…"
+        return self._start_thread(config, self.run_fn, message)
+
+    def _start_thread(self, config, run_fn, message: str) -> bool:
+        """Run ``run_fn(config, ctx)`` (an audit, or the opening of a results folder) on the worker thread."""
         self._cancelling = False
-        thread = AuditThread(config, run_fn=self.run_fn, parent=self)
+        thread = AuditThread(config, run_fn=run_fn, parent=self)
         thread.progress.connect(self._on_progress)
         thread.notice.connect(self._on_notice)
         thread.finished_ok.connect(self._on_finished)
@@ -528,11 +573,8 @@ class MainWindow(QMainWindow):
         self.thread = thread
         self._run_started = time.perf_counter()
         if self.state.report is None:
-            message = f"Auditing {Path(config.data).name}: loading the data…"
             self.start_page.show_running(config, message)
             self.stack.setCurrentWidget(self.start_page)
-        else:  # the finished results stay on screen until the new run succeeds
-            message = f"Running the audit again on {Path(config.data).name} (the results shown stay until it ends)…"
         self.set_status(message)
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -608,16 +650,22 @@ class MainWindow(QMainWindow):
         # the plots, inspector and Review tab follow in turns of their own (gui.turns).
         self.stack.setCurrentWidget(self.tabs)
         self.tabs.setCurrentWidget(self.explorer)
-        later(lambda: self._show_results(results, elapsed), self)
+        opened, self._opening = self._opening, None
+        later(lambda: self._show_results(results, elapsed, opened), self)
 
-    def _show_results(self, results, elapsed: float) -> None:
+    def _show_results(self, results, elapsed: float, opened: str | None = None) -> None:
+        """Show a finished run's results, or those of the results folder ``opened``."""
+        report = results.report
+        if opened is not None:  # Run audits the folder's table with its predictions again
+            self.config = report.config
+            self._add_recent({"results": opened, "name": Path(opened).name})
         self.state.set_results(results, sort=(DEFAULT_SORT, False))
-        self.report_changed.emit(results.report)
-        s = results.report.summary
-        self.set_status(
-            f"Audit finished in {elapsed:.1f} s: {s['n_label_issues']:,} of {s['n_examples']:,} examples flagged "
-            f"({s['label_issue_rate']:.1%}) · model: {s['model']}"
-        )
+        self.report_changed.emit(report)
+        s = report.summary
+        what = f"Opened the results in {Path(opened).name}" if opened is not None else "Audit finished"
+        text = (f"{what} in {elapsed:.1f} s: {s['n_label_issues']:,} of {s['n_examples']:,} examples flagged "
+                f"({s['label_issue_rate']:.1%}) · model: {s['model']}")
+        self.set_status(text)  # notices show in the Explore tab's strip
         self._update_actions()
         QTimer.singleShot(STALL_TAIL_MS, self, self._stop_stall_meter)
 
@@ -632,7 +680,10 @@ class MainWindow(QMainWindow):
     def _on_failed(self, reason: str, details: str) -> None:
         self._end_run()
         self._stop_stall_meter()
-        if self.state.report is None:
+        opened, self._opening = self._opening, None
+        if opened is not None:
+            self._after_open_ended(f"Could not open {Path(opened).name}: {reason}")
+        elif self.state.report is None:
             self.start_page.show_ready(self.config, f"<span style='color:{theme.WRONG}'>The audit failed: {reason}</span>")
             self.set_status(f"Failed: {reason}")
         else:
@@ -643,12 +694,24 @@ class MainWindow(QMainWindow):
     def _on_cancelled(self) -> None:
         self._end_run()
         self._stop_stall_meter()
-        if self.state.report is None:
+        opened, self._opening = self._opening, None
+        if opened is not None:
+            self._after_open_ended(f"Cancelled opening {Path(opened).name}")
+        elif self.state.report is None:
             self.start_page.show_ready(self.config, "Cancelled. Nothing was kept from that run.")
             self.set_status("Cancelled")
         else:
             self.set_status("Cancelled · the results shown are from the previous run")
         self._update_actions()
+
+    def _after_open_ended(self, status: str) -> None:
+        """The page shown after opening a results folder failed or was cancelled: what was there before."""
+        if self.state.report is None:
+            if self.config is None:
+                self.start_page.show_idle(self.recent_items())
+            else:
+                self.start_page.show_ready(self.config)
+        self.set_status(status)
 
     # -- errors ---------------------------------------------------------------
     def show_error(self, reason: str, details: str = "") -> QMessageBox:
@@ -780,6 +843,8 @@ class MainWindow(QMainWindow):
         for e in self._recent_entries():
             if e.get("project"):
                 items.append((e["project"], f"{e.get('name') or Path(e['project']).stem} (project)"))
+            elif e.get("results"):
+                items.append((e["results"], f"{e.get('name') or Path(e['results']).name} (results folder)"))
             else:
                 items.append((e["data"], Path(e["data"]).name))
         return items
@@ -794,16 +859,16 @@ class MainWindow(QMainWindow):
             entries = json.loads(raw) if isinstance(raw, str) else []
         except json.JSONDecodeError:
             return []
-        return [e for e in entries if isinstance(e, dict) and (e.get("data") or e.get("project"))]
+        return [e for e in entries if isinstance(e, dict) and (e.get("data") or e.get("project") or e.get("results"))]
 
     @staticmethod
     def _entry_path(entry: dict) -> str:
-        return str(Path(entry.get("project") or entry["data"]).resolve())
+        return str(Path(entry.get("project") or entry.get("results") or entry["data"]).resolve())
 
     def _recent_config(self, path: str) -> AuditConfig | None:
         key = str(Path(path).resolve())
         for e in self._recent_entries():
-            if not e.get("project") and self._entry_path(e) == key:
+            if e.get("data") and not e.get("project") and self._entry_path(e) == key:
                 return AuditConfig.from_dict(e)
         return None
 

@@ -48,6 +48,7 @@ class StartPage(QWidget):
 
     open_requested = Signal()
     project_requested = Signal()
+    results_requested = Signal()
     demo_requested = Signal()
     recent_requested = Signal(str)
     run_requested = Signal()
@@ -89,15 +90,19 @@ class StartPage(QWidget):
         self.open_button.setObjectName("primary")
         self.project_button = QPushButton("Open project…")
         self.project_button.setToolTip("A saved or autosaved .labelaudit project: its results and review decisions")
+        self.results_button = QPushButton("Open results folder…")
+        self.results_button.setToolTip("The folder 'labelaudit audit --out' wrote (on a server, say): its run, to "
+                                       "explore and review here")
         self.demo_button = QPushButton("Try the demo")
         self.demo_button.setToolTip("scikit-learn's digits with 5% of the labels flipped on purpose; watch the audit find them")
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.project_button)
+        buttons.addWidget(self.results_button)
         buttons.addWidget(self.demo_button)
         buttons.addStretch(1)
         iv.addLayout(buttons)
-        hint = QLabel("Or drop a table (csv, tsv, parquet, jsonl), a .npy of labels, an image folder or a "
-                      ".labelaudit project anywhere on this window. Every run is kept as a project: the recent "
+        hint = QLabel("Or drop a table (csv, tsv, parquet, jsonl), a .npy of labels, an image folder, a "
+                      ".labelaudit project or a results folder of 'labelaudit audit --out' anywhere on this window. Every run is kept as a project: the recent "
                       "ones are listed here.")
         hint.setWordWrap(True)
         theme.set_muted(hint)
@@ -149,6 +154,7 @@ class StartPage(QWidget):
 
         self.open_button.clicked.connect(self.open_requested)
         self.project_button.clicked.connect(self.project_requested)
+        self.results_button.clicked.connect(self.results_requested)
         self.other_button.clicked.connect(self.open_requested)
         self.demo_button.clicked.connect(self.demo_requested)
         self.run_button.clicked.connect(self.run_requested)
