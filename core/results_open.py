@@ -130,6 +130,9 @@ def _read_summary(path: Path) -> dict:
     if (not isinstance(names, list) or not names or not all(isinstance(c, str) for c in names)
             or len(set(names)) != len(names)):
         raise InputError(f"{path}: class_names is missing or not a list of distinct names")
+    if summary.get("multi_label"):
+        raise InputError(f"{path}: a multi-label audit's results, which the window does not open yet; run "
+                         "`labelaudit gui DATA --multi-label --pred-probs FILE --run` to see them")
     if not isinstance(summary.get("detection", {}), dict):
         raise InputError(f"{path}: detection is not an object")
     return summary

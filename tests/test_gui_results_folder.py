@@ -141,3 +141,35 @@ def test_the_command_line_opens_a_results_folder(monkeypatch, tmp_path, capsys, 
     assert opened == [{"project": str(out)}]
     assert launch.main(["gui", str(out), "--run"]) == 2
     assert "a results folder opens with its results" in capsys.readouterr().err
+
+
+def test_opening_shows_progress_and_esc_cancels_it(qtbot, window, tmp_path, text_data, monkeypatch):  # noqa: F811
+    import threading
+
+    from labelaudit.core import results_open
+
+    out = audit_to(tmp_path / "run", text_data["csv"], "--pred-probs", text_data["probs"],
+                   "--classes", text_data["classes"])
+    real, release = results_open.open_results, threading.Event()
+
+    def slow(folder, ctx):
+        with ctx.stage("reading the results folder", 10) as stage:
+            while not release.wait(0.01):
+                stage.advance(0)
+                ctx.check_cancelled()
+        return real(folder, ctx)
+
+    monkeypatch.setattr(results_open, "open_results", slow)
+    assert window.open_results(str(out))
+    qtbot.waitUntil(lambda: window.status_label.text().startswith("Reading the results folder: 0 / 10"),
+                    timeout=10_000)
+    assert window.start_page.isVisible() and window.cancel_action.isEnabled()
+    assert not window.open_results_action.isEnabled()
+    window.cancel_run()
+    qtbot.waitUntil(lambda: not window.running, timeout=10_000)
+    assert window.status_label.text() == "Cancelled opening run" and window.report is None
+    assert window.start_page.idle.isVisible()
+    release.set()
+    assert window.open_results(str(out))  # and again, to the end
+    qtbot.waitUntil(lambda: window.report is not None, timeout=20_000)
+    assert int(window.report.examples["is_label_issue"].sum()) == window.report.summary["n_label_issues"]

@@ -130,6 +130,7 @@ def write_min_folder(tmp_path):
     ("bad_npy", ["pred_probs.npy"]),
     ("rows", ["pred_probs.npy", "examples.parquet"]),
     ("bad_summary", ["summary.json"]),
+    ("multi_label", ["summary.json", "multi-label"]),
 ])
 def test_bad_folders_are_one_line_naming_the_file(tmp_path, damage, names):
     d = write_min_folder(tmp_path)
@@ -146,6 +147,9 @@ def test_bad_folders_are_one_line_naming_the_file(tmp_path, damage, names):
         np.save(d / "pred_probs.npy", np.full((5, 2), 0.5))
     elif damage == "bad_summary":
         (d / "summary.json").write_text("{not json")
+    elif damage == "multi_label":
+        summary = json.loads((d / "summary.json").read_text())
+        (d / "summary.json").write_text(json.dumps({**summary, "multi_label": True}))
     with pytest.raises(InputError) as err:
         open_results(d)
     message = str(err.value)
