@@ -63,9 +63,9 @@ def core_open(out: Path) -> None:
     del results, report
 
 
-def window_open(out: Path) -> None:
+def window_open(out: Path, work: Path) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("LABELAUDIT_CACHE", tempfile.mkdtemp(prefix="bench_open_cache_"))
+    os.environ.setdefault("LABELAUDIT_CACHE", str(work / "cache"))  # the autosaved project goes with the rest
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
@@ -110,7 +110,7 @@ def main() -> None:
         out = write_folder(work, args.rows, args.classes, args.seed)
         core_open(out)
         if args.gui:
-            window_open(out)
+            window_open(out, work)
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
