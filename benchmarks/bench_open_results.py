@@ -93,6 +93,7 @@ def window_open(out: Path, work: Path) -> None:
           f"longest GUI stall while opening {window.last_stall_ms or 0:.0f} ms")
     window.projects.close_project()
     window.close()
+    settings.sync()  # written now, so nothing is written into the removed folder at exit
 
 
 def main() -> None:
