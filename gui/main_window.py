@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from labelaudit.core.pipeline import AuditConfig
+from labelaudit.core.results_open import is_results_folder
 from labelaudit.core.table_filter import TableFilter
 
 from . import theme
@@ -434,8 +435,12 @@ class MainWindow(QMainWindow):
         plot = has and self.stack.currentWidget() is self.tabs and self.explorer.current_plot() is not None
         self.export_png_action.setEnabled(bool(plot))
         self.export_svg_action.setEnabled(bool(plot))
-        self.data_label.setText(Path(self.config.data).name if self.config and self.config.data else "")
-        self.data_label.setToolTip(self.config.data if self.config and self.config.data else "")
+        data = Path(self.config.data) if self.config and self.config.data else None
+        if data is not None and data.name == "examples.parquet" and is_results_folder(data.parent):
+            self.data_label.setText(f"{data.parent.name} (results folder)")
+        else:
+            self.data_label.setText(data.name if data is not None else "")
+        self.data_label.setToolTip(str(data) if data is not None else "")
 
     # -- opening data ---------------------------------------------------------
     def open_dialog(self) -> None:
@@ -461,7 +466,6 @@ class MainWindow(QMainWindow):
         results, or the setup dialog on data at ``path`` (with the settings remembered from the last
         time it was opened)."""
         from labelaudit.core.results_folder import MANIFEST
-        from labelaudit.core.results_open import is_results_folder
 
         if Path(path).suffix.lower() == PROJECT_SUFFIX:
             self.projects.open_project(str(path))

@@ -44,6 +44,7 @@ def test_menu_opens_cifar10_results_with_reviews_and_recalibration(qtbot, window
     assert report.recalibration is not None and report.recalibration.method == "temperature"
     assert window.calibration_tab.report is report
     assert window.config.data == str(out / "examples.parquet")  # Run audits the folder's table again
+    assert window.data_label.text() == "c10_audit (results folder)"  # named after the folder, not its table
     # kept in a project, so review works and survives
     project = window.projects.project
     assert project is not None and project.path.name.startswith("c10_audit-")
