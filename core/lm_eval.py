@@ -1,6 +1,6 @@
 """Read EleutherAI lm-evaluation-harness ``--log_samples`` files of multiple-choice tasks.
 
-What lm-eval writes (read from its code, v0.4.0 to v0.4.11):
+What lm-eval writes (read from its code, v0.4.0 to v0.4.13; v0.4.13 also run, its files read back):
 
 - v0.4.3 and later (``EvaluationTracker.save_results_samples``): one folder per
   model (``model_name_sanitized``) holding ``samples_<task>_<date>.jsonl``, one
@@ -21,7 +21,12 @@ Either content (JSON lines or one JSON array) is read from a ``.jsonl`` or
 log-likelihoods equals the gold index and ``acc_norm`` = the same after dividing
 each log-likelihood by its choice's length in characters; ``target`` is the gold
 index or the gold choice's text (``str(index)`` in newer files, disambiguated
-here against the row's own ``acc``). A task with ``acc_mutual_info`` logs the
+here against the row's own ``acc``). lm-eval turns a template target that renders
+as digits into an index, so a choice's text such as ``"56"`` among 4 choices
+becomes index 56, which its ``process_results`` sets to -100: no choice is the
+key and ``acc`` is 0 for every model. Such a row keeps the choice with that text
+as its key here, marked ``key_missing`` (lm-eval could not score it), unless the
+row's ``acc`` shows lm-eval matched the text. A task with ``acc_mutual_info`` logs the
 unconditional requests after the conditional ones: they are dropped.
 """
 
@@ -60,6 +65,7 @@ class ModelSamples:
     acc: np.ndarray | None
     acc_norm: np.ndarray | None
     line_of: dict = field(default_factory=dict)
+    key_missing: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -76,6 +82,7 @@ class LmEvalTask:
     choices: list[list[str]]
     gold: np.ndarray
     models: dict[str, ModelSamples]
+    key_missing: np.ndarray | None = None  # (n,) bool: lm-eval read the key as an index past the last choice
 
     @property
     def n(self) -> int:
@@ -174,30 +181,34 @@ def _metric(row: dict, name: str):
         return np.nan
 
 
-def _gold(target, choices: list[str], lls: np.ndarray, acc: float, where: str) -> int:
-    """Gold index from ``target``: an index, the choice's text, or ``str(index)`` (see module docstring)."""
+def _gold(target, choices: list[str], lls: np.ndarray, acc: float, where: str) -> tuple[int, bool]:
+    """(gold index, key_missing) from ``target``: an index, the choice's text, or ``str(index)``; key_missing
+    when lm-eval read a choice's digits as an index past the last choice (see module docstring)."""
     if isinstance(target, list):
         raise InputError(f"{where}: several gold answers (a list target) are not supported")
     if isinstance(target, bool) or target is None:
         raise InputError(f"{where}: target {target!r} is neither a choice index nor a choice's text")
-    if isinstance(target, (int, float)) and float(target).is_integer():
-        index = int(target)
-        if not 0 <= index < len(choices):
-            raise InputError(f"{where}: target {index} is out of range for {len(choices)} choices")
-        return index
+    if isinstance(target, float) and target.is_integer():
+        target = int(target)
     text = str(target)
-    as_index = int(text) if re.fullmatch(r"\d+", text.strip()) and int(text) < len(choices) else None
-    as_text = choices.index(text) if text in choices else None
-    if as_text is None and text.strip() in [c.strip() for c in choices]:
-        as_text = [c.strip() for c in choices].index(text.strip())
+    digits = re.fullmatch(r"\d+", text.strip()) is not None
+    as_index = int(text) if digits and int(text) < len(choices) else None
+    stripped = [c.strip() for c in choices]
+    as_text = choices.index(text) if text in choices else (stripped.index(text.strip()) if text.strip() in stripped
+                                                           else None)
+    if isinstance(target, int) and as_index is None and as_text is None:
+        raise InputError(f"{where}: target {target} is out of range for {len(choices)} choices")
+    if isinstance(target, int) and as_index is not None:
+        return as_index, False
+    pred = int(np.argmax(lls))
     if as_index is not None and as_text is not None and as_index != as_text and not np.isnan(acc):
-        pred = int(np.argmax(lls))
         fits = [g for g in (as_index, as_text) if (pred == g) == bool(acc)]
-        return fits[0] if fits else as_index
+        return (fits[0] if fits else as_index), False
     if as_index is not None:
-        return as_index
+        return as_index, False
     if as_text is not None:
-        return as_text
+        # digits past the last choice: lm-eval made them an index (gold -100) unless its acc says it matched the text
+        return as_text, digits and not (acc == 1.0 and pred == as_text)
     raise InputError(f"{where}: target {text!r} is neither a choice index nor one of the choices")
 
 
@@ -257,10 +268,11 @@ def read_samples(path, *, model: str = "", task: str | None = None) -> ModelSamp
             raise InputError(f"{where}: one choice only: not a multiple-choice task")
         acc = _metric(row, "acc")
         if len(set(conts)) == 1 and len(requests) > 1:
-            gold = _gold_from_acc(choices, lls, acc, where)  # multiple_input: lm-eval's gold is doc_to_text
+            gold, missing = _gold_from_acc(choices, lls, acc, where), False  # multiple_input: gold is doc_to_text
         else:
-            gold = _gold(row.get("target"), choices, lls, acc, where)
-        parsed.append((doc_id, row.get("doc_hash"), prompt, choices, gold, lls, acc, _metric(row, "acc_norm"), number))
+            gold, missing = _gold(row.get("target"), choices, lls, acc, where)
+        parsed.append((doc_id, row.get("doc_hash"), prompt, choices, gold, lls, acc, _metric(row, "acc_norm"), number,
+                       missing))
     parsed.sort(key=lambda r: r[0])
     n, k = len(parsed), max(len(r[3]) for r in parsed)
     loglik = np.full((n, k), -np.inf)
@@ -272,8 +284,9 @@ def read_samples(path, *, model: str = "", task: str | None = None) -> ModelSamp
     acc_norm = np.array([r[7] for r in parsed])
     pred = loglik.argmax(axis=1)
     gold_arr = np.array([r[4] for r in parsed])
+    key_missing = np.array([r[9] for r in parsed], dtype=bool)
     logged = ~np.isnan(acc)
-    differ = np.flatnonzero(logged & ((pred == gold_arr) != (acc == 1.0)))
+    differ = np.flatnonzero(logged & (((pred == gold_arr) & ~key_missing) != (acc == 1.0)))
     if len(differ):
         i = int(differ[0])
         raise InputError(f"{p}: row {parsed[i][8]}: its acc {acc[i]:g} is not whether the highest log-likelihood "
@@ -285,7 +298,7 @@ def read_samples(path, *, model: str = "", task: str | None = None) -> ModelSamp
         prompts=[r[2] for r in parsed], choices=[r[3] for r in parsed],
         gold=np.array([r[4] for r in parsed], dtype=np.int64), loglik=loglik, lengths=lengths,
         acc=None if np.isnan(acc).all() else acc, acc_norm=None if np.isnan(acc_norm).all() else acc_norm,
-        line_of={r[0]: r[8] for r in parsed},
+        line_of={r[0]: r[8] for r in parsed}, key_missing=key_missing,
     )
 
 
@@ -427,5 +440,8 @@ def load_task(task: str, files: dict[str, Path]) -> LmEvalTask:
             pad = k - s.loglik.shape[1]
             s.loglik = np.pad(s.loglik, ((0, 0), (0, pad)), constant_values=-np.inf)
             s.lengths = np.pad(s.lengths, ((0, 0), (0, pad)), constant_values=1.0)
+    # a row's acc settles key_missing only where its model picked the key: one file whose acc shows that
+    # lm-eval matched the key's text settles it for all
+    key_missing = np.all([s.key_missing for s in samples.values()], axis=0)
     return LmEvalTask(task=task, doc_ids=ref.doc_ids, prompts=ref.prompts, choices=ref.choices, gold=ref.gold,
-                      models=samples)
+                      models=samples, key_missing=key_missing)

@@ -19,6 +19,7 @@ cross-fitted correctness model of core.correctness, fed the other models' answer
 beside raw confidence), ``questions.parquet``
 (every question: ``id`` (doc_id), ``text`` (question and lettered choices),
 ``label`` (the key's letter), ``question``, ``choices``, ``key_text``,
+``lm_eval_key_missing`` (lm-eval read the key as an index past the last choice),
 ``suggested``, ``label_quality`` (pooled probability of the key),
 ``is_flagged``, ``n_models_flagging`` and per model ``<model> choice`` /
 ``<model> p(choice)`` / ``<model> p(key)``), ``flagged.csv`` (the flagged
@@ -91,12 +92,14 @@ def run_lm_eval_benchmark(models: dict[str, str] | None = None, *, lm_eval_dir=N
     results = {}
     for name, task in loaded.items():
         folder = None if out is None else (Path(out) if len(tasks) == 1 else Path(out) / _safe(name))
-        results[name] = review_task(task, reviews=reviews, project=project, out=folder)
+        results[name] = review_task(task, reviews=reviews, project=project, out=folder, ctx=ctx)
     return results
 
 
-def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> TaskReview:
-    """Score, flag and rank the models of one task; write its files to ``out`` when given."""
+def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None, ctx: RunContext | None = None) -> TaskReview:
+    """Score, flag and rank the models of one task; write its files to ``out`` when given. Questions whose
+    key lm-eval read as an index past the last choice (``task.key_missing``) count wrong in the original
+    accuracies, as in lm-eval, and keep the choice with the key's text as their key (said in a notice)."""
     from .audit import run_label_audit
     from .model_comparison import corrected_labels, score_models
     from .calibration import calibration_metrics, reliability_bins
@@ -105,9 +108,17 @@ def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> Ta
 
     names = letters(task.k_max)
     gold = task.gold
+    missing = task.key_missing if task.key_missing is not None else np.zeros(task.n, dtype=bool)
+    if missing.any() and ctx is not None:
+        first = int(np.flatnonzero(missing)[0])
+        ctx.notice(f"{task.task}: {int(missing.sum()):,} question(s) have a key that lm-eval read as a choice index past "
+                   f"the last choice (doc_id {int(task.doc_ids[first])}: {task.choices[first][gold[first]]!r}), so "
+                   "lm-eval counts them wrong for every model, as accuracy_original does; the choice with that text "
+                   "is their key here (accuracy_corrected, calibration, flags); column lm_eval_key_missing")
     probs = {m: task.probs(m) for m in task.models}
     pooled = np.mean(list(probs.values()), axis=0)
     questions = _question_table(task, names)
+    questions["lm_eval_key_missing"] = missing
     dataset = Dataset(questions[["id", "text", "label"]], gold.copy(), names, f"{task.task} questions",
                       label_col="label", text_col="text", id_col="id")
     if reviews is None and project is None:
@@ -122,7 +133,8 @@ def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> Ta
                        for m, p in probs.items()}
     questions = _add_flags(questions, task, names, probs, pooled_audit, per_model_flags)
 
-    table = score_models(probs, gold, corrected, paths={m: str(s.path) for m, s in task.models.items()})
+    table = score_models(probs, gold, corrected, paths={m: str(s.path) for m, s in task.models.items()},
+                         unscorable=missing)
     kept = corrected >= 0
     calibration, extra_cols = {}, []
     for m in table["model"]:
@@ -138,7 +150,7 @@ def review_task(task: LmEvalTask, *, reviews=None, project=None, out=None) -> Ta
                 probs[m], gold, others={o: q for o, q in probs.items() if o != m})),
         }
         extra_cols.append({
-            "accuracy_norm_original": float(np.mean(norm_pred == gold)),
+            "accuracy_norm_original": float(np.mean((norm_pred == gold) & ~missing)),
             "accuracy_norm_corrected": float(np.mean(norm_pred[kept] == corrected[kept])),
             "brier_original": metrics["brier"],
             "lm_eval_acc": None if s.acc is None else float(np.nanmean(s.acc)),
@@ -204,7 +216,8 @@ def write_task(review: TaskReview, pooled: np.ndarray) -> None:
                         "n_flagged": int(review.questions["is_flagged"].sum()),
                         "calibration": review.calibration,
                         "conventions_lm_eval": {
-                            "accuracy_original": "mean of lm-eval's acc: argmax of the log-likelihoods is the key",
+                            "accuracy_original": "mean of lm-eval's acc: argmax of the log-likelihoods is the key (a key "
+                                                 "lm-eval read as an index past the last choice counts wrong)",
                             "accuracy_norm_original": "mean of lm-eval's acc_norm: argmax of log-likelihood / "
                                                       "choice length in characters",
                             "probabilities": "softmax of each question's log-likelihoods over its choices",

@@ -86,10 +86,13 @@ def run_benchmark(
     return table
 
 
-def score_models(probs: dict[str, np.ndarray], given: np.ndarray, corrected: np.ndarray, *, paths=None) -> pd.DataFrame:
+def score_models(probs: dict[str, np.ndarray], given: np.ndarray, corrected: np.ndarray, *, paths=None,
+                 unscorable: np.ndarray | None = None) -> pd.DataFrame:
     """The benchmark table (COLUMNS) for each model's (n, k) probabilities on ``given`` and ``corrected`` labels.
 
-    corrected: (n,) labels, -1 for dropped rows. Best original accuracy first.
+    corrected: (n,) labels, -1 for dropped rows. unscorable: (n,) bool, rows the original scoring could not
+    match to any answer (lm-eval's out-of-range keys): wrong for every model in ``accuracy_original``.
+    Best original accuracy first.
     """
     from .calibration import calibration_metrics
 
@@ -98,6 +101,8 @@ def score_models(probs: dict[str, np.ndarray], given: np.ndarray, corrected: np.
     for name, p in probs.items():
         orig = calibration_metrics(p, given)
         corr = calibration_metrics(p[kept], corrected[kept])
+        if unscorable is not None:
+            orig["accuracy"] = float(np.mean((p.argmax(axis=1) == given) & ~unscorable))
         rows.append({
             "model": name,
             "accuracy_original": orig["accuracy"],

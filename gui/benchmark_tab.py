@@ -432,7 +432,7 @@ class BenchmarkTab(QWidget):
         run_in_pool(job, self._on_lm_done, lambda reason, details="": self._fail(reason), owner=self)
 
     def _on_lm_done(self, done: tuple) -> None:
-        reviews, notes = done  # task -> TaskReview, notices (skipped tasks)
+        reviews, notes = done  # task -> TaskReview, notices (skipped tasks, keys lm-eval could not score)
         self._running = False
         self.run_button.setEnabled(True)
         self.reviews = reviews
@@ -448,7 +448,7 @@ class BenchmarkTab(QWidget):
         where = first.out.parent if len(reviews) > 1 else first.out
         self.status.setText(f"{len(reviews)} task(s) · {len(first.table)} models · wrote benchmark.csv, "
                             f"benchmark.json, questions.parquet and flagged.csv to {where}"
-                            + (f" · {len(notes)} task(s) skipped (hover for why)" if notes else ""))
+                            + (f" · {len(notes)} note(s) (hover to read)" if notes else ""))
         self.status.setToolTip("\n".join(notes))
         self.finished.emit(first.table)
 

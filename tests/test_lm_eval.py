@@ -17,6 +17,7 @@ import pytest
 from labelaudit.core.cli import main
 from labelaudit.core.lm_eval import load_task, model_files, read_samples
 from labelaudit.core.lm_eval_benchmark import run_lm_eval_benchmark
+from labelaudit.core.progress import RunContext
 from input_errors import error
 
 sys.path.insert(0, str(Path(__file__).parent / "helpers"))
@@ -94,6 +95,38 @@ def test_target_digit_that_is_also_a_choice_is_resolved_by_the_rows_acc(tmp_path
     samples[0]["target"] = "1"
     path = write_samples(tmp_path / "b", "t", samples, version="0.4.11")
     assert read_samples(path).gold[0] == 2
+
+
+@pytest.mark.parametrize("version", ["0.4.2", "0.4.11"])
+def test_a_numeric_choice_key_that_lm_eval_read_as_an_index_counts_wrong_as_there(tmp_path, version):
+    """lm-eval turns a template target that renders as digits ("56", a choice's text) into index 56, past
+    the last choice: its acc is 0 for every model. accuracy_original keeps lm-eval's numbers; the choice
+    with that text is the key for the corrected accuracy, and the rows are marked and said in a notice."""
+    rng = np.random.default_rng(7)
+    docs = [{"question": f"What is {a} + {b}?", "choices": [str(a + b + d) for d in (-2, 0, 3, 5)], "answer": 1}
+            for a, b in zip(rng.integers(10, 60, 24), rng.integers(10, 60, 24))]
+    docs += _docs(12, rng)  # ordinary keys beside them
+    as_lm_eval = [{**d, "answer": int(d["choices"][d["answer"]])} if d["question"].startswith("What is") else d
+                  for d in docs]
+    models, means = {}, {}
+    for name, skill in (("weak", 1.0), ("strong", 8.0)):
+        samples = make_samples(as_lm_eval, _lls(docs, rng, skill), version=version)
+        models[name] = write_samples(tmp_path / name, "sums", samples, version=version, model_args=f"pretrained={name}")
+        means[name] = _file_means(models[name])
+    notes = []
+    review = run_lm_eval_benchmark({k: str(v) for k, v in models.items()}, out=tmp_path / "out",
+                                   ctx=RunContext(on_notice=notes.append))["sums"]
+    table = review.table.set_index("model")
+    for name in models:
+        assert table.loc[name, "accuracy_original"] == pytest.approx(means[name][0], abs=1e-12)
+        assert table.loc[name, "accuracy_norm_original"] == pytest.approx(means[name][1], abs=1e-12)
+    keys = np.array([d["answer"] for d in docs])
+    picks = review.questions["strong choice"].map("ABCD".index).to_numpy()
+    assert table.loc["strong", "accuracy_corrected"] == pytest.approx(np.mean(picks == keys))
+    assert table.loc["strong", "accuracy_corrected"] > table.loc["strong", "accuracy_original"] + 0.3
+    assert review.questions["lm_eval_key_missing"].tolist() == [True] * 24 + [False] * 12
+    assert review.questions["key_text"][0] == docs[0]["choices"][1]
+    assert len(notes) == 1 and notes[0].startswith("sums: 24 question(s) have a key that lm-eval read as a choice index")
 
 
 def test_real_format_folder_of_three_models_and_two_tasks(tmp_path):
