@@ -75,3 +75,58 @@ def test_uncalibrated_joint_is_cleanlabs(labelerrors):
     raw = compute_confident_joint(labels, p, calibrate=False)
     result = run_label_audit(labels, p, class_names=classes, method=DetectionMethod("labelerrors-2021"))
     assert result.detection["n_estimated"] == int(len(labels) * (1 - raw.trace() / raw.sum()))
+
+
+def _cleanlab_1_0_candidates(s, psx):
+    """The paper's candidates as cleanlab v1.0 made them (latent_estimation.compute_confident_joint with
+    calibrate=False, then the lowest normalized margins), ported line by line from the v1.0 tag."""
+    from sklearn.metrics import confusion_matrix
+
+    n, k = psx.shape
+    thresholds = np.asarray([np.mean(psx[:, j][s == j]) for j in range(k)])
+    psx_bool = psx >= thresholds - 1e-6
+    num_confident_bins = psx_bool.sum(axis=1)
+    at_least_one_confident = num_confident_bins > 0
+    guess = np.where(num_confident_bins > 1, psx.argmax(axis=1), psx_bool.argmax(axis=1))
+    joint = confusion_matrix(guess[at_least_one_confident], s[at_least_one_confident]).T
+    count = int(n * (1 - joint.trace() / joint.sum()))
+    others = psx.copy()
+    others[np.arange(n), s] = -np.inf
+    margin = psx[np.arange(n), s] - others.max(axis=1)
+    return set(np.argsort(margin, kind="stable")[:count].tolist()), joint
+
+
+def test_recipe_equals_cleanlab_1_0_on_a_set_it_never_saw(tmp_path, capsys):
+    """An unseen set of many classes (as ImageNet or Caltech-256 would be), float32 like the released files,
+    with classes whose every example is mislabelled (0s on the joint's diagonal, which cleanlab 2 clips to 1
+    and cleanlab 1.0 did not, changing the count): the flags are cleanlab 1.0's, example for example."""
+    rng = np.random.default_rng(11)
+    n, k = 6000, 200
+    true = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), true] += rng.uniform(0.5, 6, n)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p = (p / p.sum(1, keepdims=True)).astype(np.float32)
+    given = true.copy()
+    flip = rng.random(n) < 0.08
+    given[flip] = rng.integers(0, k, flip.sum())
+    gone = np.arange(7, 27)  # classes 7-26 lose all their examples to 107-126 and keep the few flipped into
+    given[np.isin(true, gone)] = true[np.isin(true, gone)] + 100  # them, which the model knows well: none given them is guessed them
+    spare = rng.permutation(np.flatnonzero(~np.isin(true, gone) & ~np.isin(given, gone)))[: 3 * len(gone)]
+    given[spare] = np.repeat(gone, 3)  # at least 3 in each
+    into = np.flatnonzero(np.isin(given, gone))
+    logits[into, true[into]] += 8
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p = (p / p.sum(1, keepdims=True)).astype(np.float32)
+    np.save(tmp_path / "labels.npy", given.astype(np.uint16))
+    np.save(tmp_path / "pred_probs.npy", p)
+    expected, joint = _cleanlab_1_0_candidates(given, p)
+    clipped = joint.copy()  # cleanlab 2's joint: the diagonal at least 1
+    np.fill_diagonal(clipped, clipped.diagonal().clip(min=1))
+    assert (np.diag(joint) == 0).sum() == 20 and len(expected) != int(n * (1 - clipped.trace() / clipped.sum()))
+    out = tmp_path / "out"
+    assert main(["audit", str(tmp_path / "labels.npy"), "--pred-probs", str(tmp_path / "pred_probs.npy"),
+                 "--filter-by", "labelerrors-2021", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    examples = pd.read_parquet(out / "examples.parquet")
+    assert set(examples["row"][examples["is_label_issue"]].tolist()) == expected
+    assert json.loads((out / "summary.json").read_text())["detection"]["n_estimated"] == len(expected)
