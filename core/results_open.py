@@ -62,7 +62,6 @@ def open_results(folder, ctx: RunContext | None = None):
         examples = read_table(folder / "examples.parquet")
         _check_examples(examples, folder / "examples.parquet", k)
         examples = examples.drop(columns=[c for c in _CLASS_COLUMNS if c in examples.columns])
-        label_col = "given_class" if "given_class" in examples.columns else "given_label"
         stage.advance(1)
         n = len(examples)
         streamed = "out_of_core" in summary
@@ -81,7 +80,7 @@ def open_results(folder, ctx: RunContext | None = None):
             _notice_missing_images(dataset, ctx)
         stage.advance(1)
     config = AuditConfig(data=str(folder / "examples.parquet"),
-                         label_col=label_col,
+                         label_col="given_label",
                          text_col=text_col, image_col=image_col, id_col=dataset.id_col, classes=list(names),
                          pred_probs=str(probs_path), **_detection(summary, folder / "summary.json"))
     report = report_from_saved(dataset, pred_probs, examples, summary, config, source=str(probs_path), ctx=ctx)
